@@ -1,0 +1,49 @@
+"""Errors a user sees. Each names the file, row, column and rule, so nothing has to be guessed."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base of every error raised on purpose by this package."""
+
+
+class InputError(PipelineError):
+    """Bad input: names the file, the 1-based data row (header = row 1), the column and the rule."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        rule: str | None = None,
+    ) -> None:
+        self.file = file
+        self.row = row
+        self.column = column
+        self.rule = rule
+        self.detail = message
+        where = []
+        if file is not None:
+            where.append(f"file {file}")
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        if rule is not None:
+            where.append(f"rule {rule}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class LayoutError(InputError):
+    """A file whose columns match no known published layout."""
+
+
+class ValidationFailed(PipelineError):
+    """Error-severity expectations failed; nothing may be published."""
+
+
+class PublishError(PipelineError):
+    """Outputs could not be written or moved into place; the previous outputs are untouched."""

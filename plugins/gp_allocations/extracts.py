@@ -1,0 +1,292 @@
+"""The extracts a run reads, and the one canonical schema each is standardised to.
+
+Every published era of a file maps onto the schema here (see ``layouts``); nothing downstream of
+standardisation sees a published column name. Extract names are the stable identifiers used in
+configuration (``GP_ALLOC_SOURCE_<NAME>``), suite files (``expectations/<name>.json``), staging
+tables (``stg_<name>``) and the manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    """A canonical column. ``dtype`` is one of: str, int, float, pence (integer pennies), date."""
+
+    name: str
+    dtype: str
+    description: str
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class ExtractSpec:
+    name: str
+    title: str
+    file_patterns: tuple[str, ...]
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    required: bool
+    many_files: bool = False
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _c(name: str, dtype: str, description: str, nullable: bool = False) -> Column:
+    return Column(name, dtype, description, nullable)
+
+
+EXTRACTS: dict[str, ExtractSpec] = {
+    spec.name: spec
+    for spec in (
+        ExtractSpec(
+            name="contracts",
+            title="GP contracts and payments (NHS Payments to General Practice, practice level)",
+            file_patterns=("nhspaymentsgp-*-prac-csv.csv", "nhspaymentsgp-*.csv", "*payments*.csv"),
+            columns=(
+                _c("practice_code", "str", "ODS practice code, e.g. A81001"),
+                _c("practice_name", "str", "Practice name as published"),
+                _c("region_code", "str", "NHS England commissioning region code, e.g. Y63"),
+                _c("region_name", "str", "Region name"),
+                _c("sub_icb_code", "str", "Sub-ICB location (formerly CCG) code, e.g. 16C"),
+                _c("sub_icb_name", "str", "Sub-ICB location / CCG name"),
+                _c("pcn_code", "str", "Primary care network code, e.g. U89141", nullable=True),
+                _c("pcn_name", "str", "PCN name", nullable=True),
+                _c("practice_postcode", "str", "Practice postcode", nullable=True),
+                _c("contract_type", "str", "GMS, PMS or APMS"),
+                _c("dispensing_practice", "str", "Yes or No", nullable=True),
+                _c("practice_rurality", "str", "Urban or Rural", nullable=True),
+                _c("registered_patients", "float", "Average number of registered patients"),
+                _c("weighted_patients", "float", "Average number of weighted (Carr-Hill) patients"),
+                _c("global_sum_pence", "pence", "Global Sum paid, pennies"),
+                _c("mpig_pence", "pence", "MPIG correction factor paid, pennies"),
+                _c("qof_pence", "pence", "Total QOF payments, pennies"),
+                _c("total_payments_pence", "pence", "Total NHS payments to general practice, pennies"),
+            ),
+            key=("practice_code",),
+            required=True,
+        ),
+        ExtractSpec(
+            name="capitation_age_sex",
+            title="Patients registered at a GP practice by sex and 5-year age band",
+            file_patterns=("gp-reg-pat-prac-quin-age*.csv", "gp-reg-pat-prac-quin-age*.zip"),
+            columns=(
+                _c("extract_date", "date", "Date the list was extracted"),
+                _c("practice_code", "str", "ODS practice code"),
+                _c("sex", "str", "MALE or FEMALE"),
+                _c("age_band", "str", "5-year band: 0_4, 5_9, ... 90_94, 95+"),
+                _c("patients", "int", "Number of registered patients"),
+            ),
+            key=("practice_code", "sex", "age_band"),
+            required=True,
+        ),
+        ExtractSpec(
+            name="capitation_lsoa",
+            title="Patients registered at a GP practice by LSOA of residence",
+            file_patterns=("gp-reg-pat-prac-lsoa-all*.csv", "gp-reg-pat-prac-lsoa*.zip"),
+            columns=(
+                _c("extract_date", "date", "Date the list was extracted"),
+                _c("practice_code", "str", "ODS practice code"),
+                _c("lsoa_code", "str", "LSOA of residence (E01..., W01..., or a non-LSOA code such as NO2011)"),
+                _c("patients", "int", "Number of registered patients"),
+            ),
+            key=("practice_code", "lsoa_code"),
+            required=True,
+        ),
+        ExtractSpec(
+            name="practice_map",
+            title="Practice to PCN, sub-ICB location, ICB and region",
+            file_patterns=("gp-reg-pat-prac-map*.csv",),
+            columns=(
+                _c("extract_date", "date", "Date of the mapping"),
+                _c("practice_code", "str", "ODS practice code"),
+                _c("practice_name", "str", "Practice name"),
+                _c("practice_postcode", "str", "Practice postcode", nullable=True),
+                _c("pcn_code", "str", "PCN code", nullable=True),
+                _c("pcn_name", "str", "PCN name", nullable=True),
+                _c("sub_icb_code", "str", "Sub-ICB location (formerly CCG) code"),
+                _c("sub_icb_ons_code", "str", "ONS code E38..."),
+                _c("sub_icb_name", "str", "Sub-ICB location / CCG name"),
+                _c("icb_code", "str", "ICB (formerly STP) code, e.g. QHM"),
+                _c("icb_ons_code", "str", "ONS code E54..."),
+                _c("icb_name", "str", "ICB / STP name"),
+                _c("region_code", "str", "Commissioning region code, e.g. Y63"),
+                _c("region_ons_code", "str", "ONS code E40..."),
+                _c("region_name", "str", "Commissioning region name"),
+            ),
+            key=("practice_code",),
+            required=True,
+        ),
+        ExtractSpec(
+            name="qof_achievement",
+            title="QOF achievement by practice, indicator and measure",
+            file_patterns=("ACHIEVEMENT_*.csv", "ACHIEVEMENT_*.txt"),
+            columns=(
+                _c("practice_code", "str", "ODS practice code"),
+                _c("indicator_code", "str", "QOF indicator, e.g. AF006"),
+                _c("measure", "str", "NUMERATOR, DENOMINATOR, REGISTER, ACHIEVED_POINTS, PCAS, ..."),
+                _c("value", "float", "Value of the measure"),
+            ),
+            key=("practice_code", "indicator_code", "measure"),
+            required=True,
+            many_files=True,
+        ),
+        ExtractSpec(
+            name="qof_prevalence",
+            title="QOF disease registers and list sizes by practice",
+            file_patterns=("PREVALENCE_*.csv", "PREVALENCE_*.txt"),
+            columns=(
+                _c("practice_code", "str", "ODS practice code"),
+                _c("group_code", "str", "Indicator group (register), e.g. AF"),
+                _c("register", "int", "Patients on the disease register"),
+                _c("patient_list_type", "str", "TOTAL or an age-restricted list, e.g. 18OV"),
+                _c("practice_list_size", "int", "List size used as the prevalence denominator"),
+            ),
+            key=("practice_code", "group_code"),
+            required=True,
+        ),
+        ExtractSpec(
+            name="qof_indicators",
+            title="QOF indicator mapping (points available per indicator)",
+            file_patterns=("MAPPING_INDICATORS_*.csv", "MAPPING_INDICATORS_*.txt"),
+            columns=(
+                _c("indicator_code", "str", "QOF indicator"),
+                _c("indicator_point_value", "float", "Maximum points for the indicator"),
+                _c("group_code", "str", "Indicator group"),
+                _c("group_description", "str", "Indicator group name"),
+                _c("domain_code", "str", "CL, PH, QI ..."),
+                _c("domain_description", "str", "Domain name"),
+                _c("patient_list_type", "str", "List the prevalence is measured on", nullable=True),
+            ),
+            key=("indicator_code",),
+            required=True,
+        ),
+        ExtractSpec(
+            name="deprivation_lsoa",
+            title="English Indices of Deprivation by LSOA (IoD2019 File 7 layout)",
+            file_patterns=("File_7*.csv", "*IoD*.csv"),
+            columns=(
+                _c("lsoa_code", "str", "LSOA code"),
+                _c("lsoa_name", "str", "LSOA name"),
+                _c("lad_code", "str", "Local authority district code"),
+                _c("lad_name", "str", "Local authority district name"),
+                _c("imd_score", "float", "Index of Multiple Deprivation score"),
+                _c("imd_rank", "int", "IMD rank (1 = most deprived)"),
+                _c("imd_decile", "int", "IMD decile (1 = most deprived 10%)"),
+                _c("health_deprivation_score", "float", "Health Deprivation and Disability score"),
+                _c("population", "int", "Total population (mid-year, excluding prisoners)"),
+            ),
+            key=("lsoa_code",),
+            required=True,
+        ),
+        ExtractSpec(
+            name="practice_characteristics",
+            title="Carr-Hill practice inputs: new registrations and nursing/residential home patients",
+            file_patterns=("carr-hill-practice-inputs*.csv",),
+            columns=(
+                _c("practice_code", "str", "ODS practice code"),
+                _c("new_registrations", "int", "Patients newly registered in the last 12 months"),
+                _c("care_home_patients", "int", "Patients living in nursing or residential homes"),
+            ),
+            key=("practice_code",),
+            required=False,
+        ),
+        ExtractSpec(
+            name="additional_needs",
+            title="Carr-Hill additional needs inputs by LSOA: SLLI and SMR under 65",
+            file_patterns=("carr-hill-additional-needs*.csv",),
+            columns=(
+                _c("lsoa_code", "str", "LSOA code"),
+                _c("slli", "float", "Standardised limiting long-standing illness ratio (100 = England)"),
+                _c("smr_under_65", "float", "Standardised mortality ratio, under 65 (100 = England)"),
+            ),
+            key=("lsoa_code",),
+            required=False,
+        ),
+        ExtractSpec(
+            name="deprivation_practice",
+            title="Practice deprivation score (OHID Fingertips indicator 93553)",
+            file_patterns=("fingertips_93553*.csv", "*practice_imd*.csv"),
+            columns=(
+                _c("practice_code", "str", "ODS practice code"),
+                _c("imd_year", "int", "IMD edition: 2010, 2015, 2019"),
+                _c("imd_score", "float", "Population-weighted IMD score of the practice's patients"),
+            ),
+            key=("practice_code", "imd_year"),
+            required=False,
+        ),
+        ExtractSpec(
+            name="qof_practice_summary",
+            title="QOF practice summary (points achieved per practice)",
+            file_patterns=("QOF *.csv", "qof-*-prac*.csv"),
+            columns=(
+                _c("practice_code", "str", "ODS practice code"),
+                _c("sub_icb_code", "str", "Sub-ICB location / CCG code"),
+                _c("pcn_code", "str", "PCN code", nullable=True),
+                _c("list_size", "int", "Registered list size"),
+                _c("achievement_points", "float", "QOF points achieved"),
+                _c("max_points", "float", "Points available"),
+            ),
+            key=("practice_code",),
+            required=False,
+        ),
+        ExtractSpec(
+            name="ods_practices",
+            title="ODS GP practice reference (epraccur, headerless, 27 fields)",
+            file_patterns=("epraccur*.csv", "epraccur*.zip"),
+            columns=(
+                _c("practice_code", "str", "Organisation code"),
+                _c("practice_name", "str", "Name"),
+                _c("region_code", "str", "National grouping"),
+                _c("icb_code", "str", "High level health geography"),
+                _c("practice_postcode", "str", "Postcode", nullable=True),
+                _c("open_date", "date", "Open date", nullable=True),
+                _c("close_date", "date", "Close date", nullable=True),
+                _c("status_code", "str", "A active, C closed, D dormant, P proposed"),
+                _c("sub_icb_code", "str", "Commissioner (sub-ICB location / CCG)"),
+                _c("prescribing_setting", "int", "4 = GP practice"),
+            ),
+            key=("practice_code",),
+            required=False,
+        ),
+        ExtractSpec(
+            name="pcn_reference",
+            title="ODS PCN reference (ePCN workbook, PCNDetails sheet)",
+            file_patterns=("ePCN*.xlsx",),
+            columns=(
+                _c("pcn_code", "str", "PCN code"),
+                _c("pcn_name", "str", "PCN name"),
+                _c("sub_icb_code", "str", "Current sub-ICB location code"),
+                _c("open_date", "date", "Open date", nullable=True),
+                _c("close_date", "date", "Close date", nullable=True),
+            ),
+            key=("pcn_code",),
+            required=False,
+        ),
+    )
+}
+
+#: Extracts a nightly run pulls by default (required ones plus the optional Carr-Hill inputs).
+NIGHTLY_EXTRACTS: tuple[str, ...] = (
+    "contracts",
+    "capitation_age_sex",
+    "capitation_lsoa",
+    "practice_map",
+    "qof_achievement",
+    "qof_prevalence",
+    "qof_indicators",
+    "deprivation_lsoa",
+    "practice_characteristics",
+    "additional_needs",
+)
+
+#: Published 5-year age bands (gp-reg-pat-prac-quin-age AGE_GROUP_5), top-coded at 95+.
+AGE_BANDS_5: tuple[str, ...] = tuple(f"{a}_{a + 4}" for a in range(0, 95, 5)) + ("95+",)
+
+SEXES: tuple[str, ...] = ("MALE", "FEMALE")
+
+CONTRACT_TYPES: tuple[str, ...] = ("GMS", "PMS", "APMS")
