@@ -25,7 +25,9 @@ sum of the practices under it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -54,3 +56,47 @@ class AllocationResult:
     notes: list[str] = field(default_factory=list)
     #: deprivation quintile summary (equity view): quintile rows, money per patient
     equity: pd.DataFrame | None = None
+
+
+def save_result(result: AllocationResult, folder: Path) -> None:
+    """Write a result as Parquet tables plus a JSON of the scalars (hand-off between tasks)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    result.practices.to_parquet(folder / "practices.parquet", index=False)
+    result.parameters.to_parquet(folder / "parameters.parquet", index=False)
+    result.components.to_parquet(folder / "components.parquet", index=False)
+    result.reconciliation.to_parquet(folder / "reconciliation.parquet", index=False)
+    for level, frame in result.levels.items():
+        frame.to_parquet(folder / f"level_{level}.parquet", index=False)
+    if result.equity is not None:
+        result.equity.to_parquet(folder / "equity.parquet", index=False)
+    scalars = {
+        "period": result.period,
+        "parameter_set": result.parameter_set,
+        "parameter_set_title": result.parameter_set_title,
+        "variants": result.variants,
+        "selected_variant": result.selected_variant,
+        "envelopes_pence": {k: int(v) for k, v in result.envelopes_pence.items()},
+        "notes": result.notes,
+        "levels": sorted(result.levels),
+        "has_equity": result.equity is not None,
+    }
+    (folder / "result.json").write_text(json.dumps(scalars, indent=2, sort_keys=True))
+
+
+def load_result(folder: Path) -> AllocationResult:
+    scalars = json.loads((folder / "result.json").read_text())
+    return AllocationResult(
+        period=scalars["period"],
+        parameter_set=scalars["parameter_set"],
+        parameter_set_title=scalars["parameter_set_title"],
+        variants=scalars["variants"],
+        selected_variant=scalars["selected_variant"],
+        practices=pd.read_parquet(folder / "practices.parquet"),
+        levels={lv: pd.read_parquet(folder / f"level_{lv}.parquet") for lv in scalars["levels"]},
+        parameters=pd.read_parquet(folder / "parameters.parquet"),
+        components=pd.read_parquet(folder / "components.parquet"),
+        envelopes_pence=scalars["envelopes_pence"],
+        reconciliation=pd.read_parquet(folder / "reconciliation.parquet"),
+        notes=scalars["notes"],
+        equity=pd.read_parquet(folder / "equity.parquet") if scalars["has_equity"] else None,
+    )

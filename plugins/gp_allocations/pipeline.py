@@ -1,0 +1,204 @@
+"""The nightly run's stages as plain functions of a RunContext.
+
+The DAG calls these one task each; the CLI (``python -m gp_allocations run``) calls them in a row.
+Stages hand over through the run's own folder (``<data dir>/runs/<period>/<run id>/``), never
+through task-to-task memory, so any stage can be retried alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from .config import RunContext
+from .errors import PipelineError, ValidationFailed
+from .extracts import EXTRACTS
+from .periods import Period
+from .pull import PulledFile, pull_all, read_pull_records
+
+log = logging.getLogger(__name__)
+
+_RESULT_DIR = "result"
+
+
+def stage_pull(ctx: RunContext) -> dict:
+    """Copy every extract into the run's raw area; return what was pulled (for the task log/XCom)."""
+    records = pull_all(ctx)
+    for r in records:
+        log.info("pulled %s: %s (%s bytes, sha256 %s) from %s", r.extract, r.file, r.bytes, r.sha256, r.source)
+    return {"files": len(records), "extracts": sorted({r.extract for r in records})}
+
+
+def _pulled_by_extract(ctx: RunContext) -> dict[str, list[PulledFile]]:
+    grouped: dict[str, list[PulledFile]] = {}
+    for r in read_pull_records(ctx.raw_dir):
+        grouped.setdefault(r.extract, []).append(r)
+    return grouped
+
+
+def stage_standardise(ctx: RunContext) -> dict:
+    """Recognise each raw file's layout and write the canonical frame as Parquet."""
+    from .standardise import standardise
+
+    ctx.standardised_dir.mkdir(parents=True, exist_ok=True)
+    summary = {}
+    for extract, files in sorted(_pulled_by_extract(ctx).items()):
+        paths = [ctx.raw_dir / f.file for f in files]
+        std = standardise(extract, paths, display_names=[Path(f.file).name for f in files])
+        std.frame.to_parquet(ctx.standardised_dir / f"{extract}.parquet", index=False)
+        summary[extract] = {"rows": len(std.frame), "layout": std.layout, "era": std.era,
+                            "period_hint": std.period_hint}
+        log.info("standardised %s: %s rows, layout %s (%s)", extract, len(std.frame), std.layout, std.era)
+    (ctx.standardised_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    return summary
+
+
+def read_standardised(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for path in sorted(ctx.standardised_dir.glob("*.parquet")):
+        frames[path.stem] = pd.read_parquet(path)
+    return frames
+
+
+def stage_validate(ctx: RunContext) -> dict:
+    """Run the GX suites and cross-extract checks; errors stop the run before anything is loaded."""
+    from .validation import validate
+    from .warehouse import make_engine, previous_list_sizes
+
+    previous = previous_list_sizes(make_engine(ctx.warehouse_url), ctx.period, exclude_run_id=ctx.run_id)
+    report = validate(
+        read_standardised(ctx),
+        out_dir=ctx.validation_dir,
+        period=Period.parse(ctx.period),
+        previous_list_sizes=previous,
+    )
+    (ctx.validation_dir / "report.json").write_text(report.to_json())
+    if report.data_docs_index:
+        log.info("Data Docs validation report: %s", report.data_docs_index)
+    warnings = report.warnings()
+    for _, w in warnings.iterrows():
+        log.warning("validation warning: %s", w.get("message"))
+    if not report.passed:
+        raise ValidationFailed(report.first_error_line())
+    return {"passed": True, "warnings": len(warnings), "quarantined_rows": len(report.quarantine),
+            "data_docs": str(report.data_docs_index) if report.data_docs_index else None}
+
+
+def stage_load(ctx: RunContext) -> dict:
+    """Load the validated frames into the warehouse (one transaction for the period)."""
+    from .warehouse import load_period, make_engine
+
+    frames = read_standardised(ctx)
+    files = [
+        {"extract": r.extract, "file": r.file, "source": r.source, "sha256": r.sha256, "bytes": r.bytes}
+        for r in read_pull_records(ctx.raw_dir)
+    ]
+    counts = load_period(make_engine(ctx.warehouse_url), period=ctx.period, run_id=ctx.run_id,
+                         frames=frames, files=files)
+    log.info("loaded %s", counts)
+    return counts
+
+
+def stage_compute(ctx: RunContext) -> dict:
+    """Compute every variant from the warehouse's core tables and store the practice marts."""
+    from .engine import compute_allocations
+    from .results import save_result
+    from .warehouse import make_engine, read_compute_inputs, write_allocation_marts
+
+    engine = make_engine(ctx.warehouse_url)
+    inputs = read_compute_inputs(engine, ctx.period)
+    price = Decimal(ctx.price_per_weighted_patient) if ctx.price_per_weighted_patient else None
+    result = compute_allocations(
+        inputs,
+        period=Period.parse(ctx.period),
+        parameter_set=ctx.parameter_set,
+        selected_variant=ctx.variant,
+        price_per_weighted_patient=price,
+    )
+    levels = write_allocation_marts(engine, period=ctx.period, run_id=ctx.run_id, practices=result.practices,
+                                    variants=result.variants, parameter_set=result.parameter_set)
+    _check_marts_against_engine(result, levels)
+    save_result(result, ctx.compute_dir / _RESULT_DIR)
+    england = levels[levels["level"] == "england"].set_index("variant")["total_pence"].to_dict()
+    for variant, total in sorted(england.items()):
+        log.info("England total %s: %s pence", variant, total)
+    return {"practices": len(result.practices), "variants": result.variants,
+            "england_total_pence": {k: int(v) for k, v in england.items()}}
+
+
+def _check_marts_against_engine(result, levels: pd.DataFrame) -> None:
+    """The SQL marts and the engine must agree to the penny on every sub-ICB and on England."""
+    practices = result.practices
+    for variant in result.variants:
+        engine_sub = practices.groupby("sub_icb_code")[f"total_pence__{variant}"].sum()
+        mart_sub = levels[(levels["variant"] == variant) & (levels["level"] == "sub_icb")].set_index("org_code")[
+            "total_pence"
+        ]
+        if not engine_sub.sort_index().astype("int64").equals(mart_sub.sort_index().astype("int64")):
+            raise PipelineError(f"sub-ICB totals in the warehouse differ from the engine's for {variant}")
+
+
+def load_validation_report(ctx: RunContext):
+    from .validation import ValidationReport
+
+    path = ctx.validation_dir / "report.json"
+    return ValidationReport.from_json(path.read_text())
+
+
+def run_info(ctx: RunContext):
+    """What the workbooks say about the run: inputs, validation outcome, Data Docs location."""
+    from .workbooks import RunInfo
+
+    report = load_validation_report(ctx)
+    warnings = report.warnings()
+    return RunInfo(
+        run_id=ctx.run_id,
+        period_label=Period.parse(ctx.period).label,
+        generated_for="NHS England primary care commissioning",
+        validation_status="passed with warnings" if len(warnings) else "passed",
+        warnings=warnings,
+        quarantined_rows=len(report.quarantine),
+        inputs=[
+            {"extract": r.extract, "file": r.file, "sha256": r.sha256, "bytes": r.bytes, "source": r.source,
+             "fetched_at": r.fetched_at}
+            for r in read_pull_records(ctx.raw_dir)
+        ],
+        data_docs=str(report.data_docs_index) if report.data_docs_index else None,
+    )
+
+
+def stage_publish(ctx: RunContext) -> dict:
+    """Write every workbook and the manifest, move them into place atomically, record the publication."""
+    from .publish import publish
+    from .results import load_result
+    from .warehouse import make_engine, record_publication
+
+    result = load_result(ctx.compute_dir / _RESULT_DIR)
+    published = publish(result, run_info(ctx), Path(ctx.output_root), period_slug=ctx.period,
+                        run_id=ctx.run_id)
+    record_publication(
+        make_engine(ctx.warehouse_url), period=ctx.period, run_id=ctx.run_id, status="published",
+        parameter_set=result.parameter_set, selected_variant=result.selected_variant,
+        output_dir=str(published.directory), manifest_sha256=published.manifest_sha256,
+    )
+    log.info("published %s workbooks to %s", len(published.workbooks), published.directory)
+    return {"directory": str(published.directory), "manifest": str(published.manifest_path),
+            "workbooks": len(published.workbooks)}
+
+
+STAGES = (stage_pull, stage_standardise, stage_validate, stage_load, stage_compute, stage_publish)
+
+
+def run_all(ctx: RunContext) -> dict:
+    """Every stage in order, as the DAG would run them; returns the publish stage's summary."""
+    out: dict = {}
+    for stage in STAGES:
+        out = stage(ctx)
+    return out
+
+
+__all__ = ["EXTRACTS", "STAGES", "run_all"]

@@ -1,0 +1,307 @@
+"""The warehouse: SQLite file by default, PostgreSQL in production, both through SQLAlchemy 2.
+
+SQL lives in ``include/sql`` by layer (schema, staging, core, compute, marts). A file named
+``name.postgresql.sql`` replaces ``name.sql`` on PostgreSQL: the one explicit dialect switch.
+Each period's load runs in one transaction, so a failure leaves the previous state intact.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .config import sql_dir
+from .extracts import EXTRACTS
+
+_STATEMENT_END = re.compile(r";\s*(?:\n|$)")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the warehouse URL; SQLite gets foreign keys on and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def sql_file(relative: str, dialect: str) -> Path:
+    """The SQL file for a dialect: ``x.<dialect>.sql`` if present, else ``x.sql``."""
+    base = sql_dir() / relative
+    special = base.with_name(f"{base.stem}.{dialect}.sql")
+    return special if special.exists() else base
+
+
+def statements(path: Path) -> list[str]:
+    """Split a SQL file into statements (our files keep ';' only at line ends, never inside text)."""
+    text = "\n".join(
+        line for line in path.read_text().splitlines() if not line.lstrip().startswith("--")
+    )
+    return [s.strip() for s in _STATEMENT_END.split(text) if s.strip()]
+
+
+def layer_files(layer: str, dialect: str) -> list[Path]:
+    """The SQL files of a layer in run order (by name), with dialect-specific replacements."""
+    folder = sql_dir() / layer
+    bases = sorted({p.name.split(".")[0] for p in folder.glob("*.sql")})
+    return [sql_file(f"{layer}/{b}.sql", dialect) for b in bases]
+
+
+def run_layer(conn: Connection, layer: str, params: dict | None = None) -> None:
+    for path in layer_files(layer, conn.dialect.name):
+        run_file(conn, path, params)
+
+
+def run_file(conn: Connection, path: Path, params: dict | None = None) -> None:
+    for stmt in statements(path):
+        bound = {k: v for k, v in (params or {}).items() if f":{k}" in stmt}
+        conn.execute(sa.text(stmt), bound)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet (idempotent)."""
+    with engine.begin() as conn:
+        run_layer(conn, "schema")
+
+
+def _pg_copy(conn: Connection, table: str, frame: pd.DataFrame) -> None:
+    """PostgreSQL COPY FROM STDIN (CSV): the fast path for millions of rows."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, header=False, na_rep="\\N", quoting=csv.QUOTE_MINIMAL)
+    buffer.seek(0)
+    raw = conn.connection.driver_connection
+    columns = ", ".join(frame.columns)
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
+        while data := buffer.read(1 << 20):
+            cp.write(data)
+
+
+def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> None:
+    """Insert a frame into an existing table: COPY on PostgreSQL, executemany elsewhere."""
+    if frame.empty:
+        return
+    if conn.dialect.name == "postgresql":
+        _pg_copy(conn, table, frame)
+        return
+    cols = list(frame.columns)
+    stmt = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+    rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+    cur = conn.connection.driver_connection.cursor()
+    cur.executemany(stmt, rows)
+    cur.close()
+
+
+def _staging_frame(extract: str, frame: pd.DataFrame, period: str, run_id: str) -> pd.DataFrame:
+    spec = EXTRACTS[extract]
+    out = pd.DataFrame(
+        {
+            "period": period,
+            "run_id": run_id,
+            "source_file": frame["_file"].astype(str) if "_file" in frame else extract,
+            "source_row": frame["_row"].astype("int64") if "_row" in frame else range(2, len(frame) + 2),
+        },
+        index=frame.index,
+    )
+    for col in spec.columns:
+        values = frame[col.name]
+        if col.dtype == "date":
+            values = pd.to_datetime(values).dt.strftime("%Y-%m-%d")
+        out[col.name] = values
+    return out.reset_index(drop=True)
+
+
+def load_period(
+    engine: Engine,
+    *,
+    period: str,
+    run_id: str,
+    frames: dict[str, pd.DataFrame],
+    files: Iterable[dict],
+) -> dict[str, int]:
+    """Replace the period's staging and core rows with these frames, in one transaction.
+
+    ``files`` are the pulled files (extract, file, source, sha256, bytes); they are recorded in
+    ``load_files`` with row counts, so the history of what was loaded is kept for every run.
+    Returns rows loaded per extract.
+    """
+    create_schema(engine)
+    loaded_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    counts: dict[str, int] = {}
+    params = {"period": period, "run_id": run_id}
+    with engine.begin() as conn:
+        run_layer(conn, "staging", params)
+        for extract, frame in frames.items():
+            bulk_insert(conn, f"stg_{extract}", _staging_frame(extract, frame, period, run_id))
+            counts[extract] = len(frame)
+        run_layer(conn, "core", params)
+        conn.execute(
+            sa.text("DELETE FROM load_files WHERE period = :period AND run_id = :run_id"), params
+        )
+        conn.execute(sa.text("DELETE FROM load_runs WHERE period = :period AND run_id = :run_id"), params)
+        conn.execute(
+            sa.text("INSERT INTO load_runs (period, run_id, loaded_at) VALUES (:period, :run_id, :loaded_at)"),
+            {**params, "loaded_at": loaded_at},
+        )
+        for f in files:
+            rows = _rows_from_file(frames.get(f["extract"]), f["file"])
+            conn.execute(
+                sa.text(
+                    "INSERT INTO load_files (period, run_id, extract, file, source, sha256, bytes, row_count,"
+                    " loaded_at) VALUES (:period, :run_id, :extract, :file, :source, :sha256, :bytes,"
+                    " :row_count, :loaded_at)"
+                ),
+                {
+                    **params,
+                    "extract": f["extract"],
+                    "file": f["file"],
+                    "source": f["source"],
+                    "sha256": f["sha256"],
+                    "bytes": f["bytes"],
+                    "row_count": rows,
+                    "loaded_at": loaded_at,
+                },
+            )
+    return counts
+
+
+def _rows_from_file(frame: pd.DataFrame | None, file: str) -> int:
+    if frame is None:
+        return 0
+    if "_file" not in frame:
+        return len(frame)
+    name = Path(file).name
+    return int((frame["_file"].astype(str).map(lambda s: Path(s).name) == name).sum())
+
+
+def read_compute_inputs(engine: Engine, period: str) -> dict[str, pd.DataFrame]:
+    """The period's core tables in canonical shape, one frame per extract that has rows."""
+    frames: dict[str, pd.DataFrame] = {}
+    with engine.connect() as conn:
+        for path in layer_files("compute", engine.dialect.name):
+            extract = path.name.split(".")[0]
+            (stmt,) = statements(path)
+            frame = pd.read_sql_query(sa.text(stmt), conn, params={"period": period})
+            if frame.empty:
+                continue
+            for col in EXTRACTS[extract].columns:
+                if col.dtype == "date":
+                    frame[col.name] = pd.to_datetime(frame[col.name])
+                elif col.dtype in ("int", "pence"):
+                    frame[col.name] = frame[col.name].astype("int64")
+                elif col.dtype == "float":
+                    frame[col.name] = frame[col.name].astype("float64")
+            frames[extract] = frame
+    return frames
+
+
+def write_allocation_marts(engine: Engine, *, period: str, run_id: str, practices: pd.DataFrame,
+                           variants: list[str], parameter_set: str) -> pd.DataFrame:
+    """Store per-practice allocations for every variant and build the level marts by SQL.
+
+    Returns the level marts for the run so the caller can check them against the engine's totals.
+    """
+    long = []
+    for variant in variants:
+        long.append(
+            pd.DataFrame(
+                {
+                    "period": period,
+                    "run_id": run_id,
+                    "parameter_set": parameter_set,
+                    "variant": variant,
+                    "practice_code": practices["practice_code"],
+                    "sub_icb_code": practices["sub_icb_code"],
+                    "registered_patients": practices["registered_patients"].astype("int64"),
+                    "weighted_list": practices[f"weighted_list__{variant}"].astype("float64"),
+                    "capitation_pence": practices[f"capitation_pence__{variant}"].astype("int64"),
+                    "qof_pence": practices["qof_pence"].astype("int64"),
+                    "total_pence": practices[f"total_pence__{variant}"].astype("int64"),
+                }
+            )
+        )
+    params = {"period": period, "run_id": run_id}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("DELETE FROM mart_practice_allocation WHERE period = :period AND run_id = :run_id"), params
+        )
+        bulk_insert(conn, "mart_practice_allocation", pd.concat(long, ignore_index=True))
+        run_file(conn, sql_file("marts/010_level_allocation.sql", conn.dialect.name), params)
+        (check,) = statements(sql_file("marts/020_level_reconciliation.sql", conn.dialect.name))
+        failures = conn.execute(sa.text(check), params).fetchall()
+        if failures:
+            raise AssertionError(f"level totals do not reconcile to England: {failures}")
+        return pd.read_sql_query(
+            sa.text(
+                "SELECT variant, level, org_code, practices, registered_patients, capitation_pence, qof_pence,"
+                " total_pence FROM mart_level_allocation WHERE period = :period AND run_id = :run_id"
+                " ORDER BY variant, level, org_code"
+            ),
+            conn,
+            params=params,
+        )
+
+
+def record_publication(engine: Engine, *, period: str, run_id: str, status: str, parameter_set: str,
+                       selected_variant: str, output_dir: str | None, manifest_sha256: str | None) -> None:
+    params = {
+        "period": period,
+        "run_id": run_id,
+        "status": status,
+        "parameter_set": parameter_set,
+        "selected_variant": selected_variant,
+        "output_dir": output_dir,
+        "manifest_sha256": manifest_sha256,
+        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM publication WHERE period = :period AND run_id = :run_id"), params)
+        conn.execute(
+            sa.text(
+                "INSERT INTO publication (period, run_id, status, parameter_set, selected_variant, output_dir,"
+                " manifest_sha256, published_at) VALUES (:period, :run_id, :status, :parameter_set,"
+                " :selected_variant, :output_dir, :manifest_sha256, :published_at)"
+            ),
+            params,
+        )
+
+
+def previous_list_sizes(engine: Engine, period: str, *, exclude_run_id: str | None = None) -> pd.DataFrame | None:
+    """Registered list per practice from the latest published run (for drift checks), or None."""
+    create_schema(engine)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT period, run_id FROM publication WHERE status = 'published' AND period <= :period"
+                " AND run_id <> :run_id ORDER BY period DESC, published_at DESC LIMIT 1"
+            ),
+            {"period": period, "run_id": exclude_run_id or ""},
+        ).fetchone()
+        if row is None:
+            return None
+        return pd.read_sql_query(
+            sa.text(
+                "SELECT practice_code, registered_patients FROM mart_practice_allocation"
+                " WHERE period = :period AND run_id = :run_id AND variant = 'global_sum'"
+            ),
+            conn,
+            params={"period": row[0], "run_id": row[1]},
+        )

@@ -1,0 +1,112 @@
+"""Warehouse loads through the SQL in include/sql, on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from _canonical import canonical_frames
+from gp_allocations.config import sql_dir
+from gp_allocations.extracts import EXTRACTS
+from gp_allocations.warehouse import create_schema, load_period, make_engine, read_compute_inputs
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'wh.sqlite'}")
+        yield eng
+        eng.dispose()
+        return
+    name = f"gp_alloc_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    eng = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    yield eng
+    eng.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+FILES = [{"extract": "practice_map", "file": "practice_map/map.csv", "source": "/src/map.csv",
+          "sha256": "a" * 64, "bytes": 10}]
+
+
+def _count(engine, table: str, period: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE period = :p"), {"p": period}).scalar()
+
+
+def test_loading_a_period_twice_leaves_one_copy(engine) -> None:
+    frames = canonical_frames(4)
+    for run in ("run1", "run2"):
+        load_period(engine, period="2025-26-Q2", run_id=run, frames=frames, files=FILES)
+    assert _count(engine, "core_practice", "2025-26-Q2") == 4
+    assert _count(engine, "core_registration_age_sex", "2025-26-Q2") == 4 * 2 * 20
+    assert _count(engine, "stg_capitation_lsoa", "2025-26-Q2") == 8
+    # history of both loads is kept
+    assert _count(engine, "load_runs", "2025-26-Q2") == 2
+
+
+def test_periods_are_kept_apart(engine) -> None:
+    load_period(engine, period="2025-26-Q1", run_id="r1", frames=canonical_frames(3), files=FILES)
+    load_period(engine, period="2025-26-Q2", run_id="r2", frames=canonical_frames(4), files=FILES)
+    assert _count(engine, "core_practice", "2025-26-Q1") == 3
+    assert _count(engine, "core_practice", "2025-26-Q2") == 4
+
+
+def test_a_failed_load_leaves_the_previous_state_intact(engine) -> None:
+    load_period(engine, period="2025-26-Q2", run_id="good", frames=canonical_frames(4), files=FILES)
+    bad = canonical_frames(4)
+    bad["capitation_age_sex"].loc[0, "patients"] = -5  # violates the core CHECK (patients >= 0)
+    with pytest.raises(sa.exc.IntegrityError):
+        load_period(engine, period="2025-26-Q2", run_id="bad", frames=bad, files=FILES)
+    assert _count(engine, "core_registration_age_sex", "2025-26-Q2") == 160
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("SELECT run_id FROM load_runs")).scalars().all()
+        negative = conn.execute(sa.text("SELECT COUNT(*) FROM core_registration_age_sex WHERE patients < 0")).scalar()
+    assert runs == ["good"] and negative == 0
+
+
+def test_practice_outside_the_hierarchy_is_refused_by_a_foreign_key(engine) -> None:
+    frames = canonical_frames(4)
+    frames["capitation_age_sex"].loc[0, "practice_code"] = "Z99999"
+    with pytest.raises(sa.exc.IntegrityError):
+        load_period(engine, period="2025-26-Q2", run_id="fk", frames=frames, files=FILES)
+
+
+def test_compute_inputs_come_back_in_canonical_shape(engine) -> None:
+    frames = canonical_frames(4)
+    load_period(engine, period="2025-26-Q2", run_id="r", frames=frames, files=FILES)
+    back = read_compute_inputs(engine, "2025-26-Q2")
+    assert set(back) == set(frames)
+    for name, frame in frames.items():
+        cols = EXTRACTS[name].column_names
+        assert list(back[name].columns) == cols
+        key = list(EXTRACTS[name].key)
+        expected = frame[cols].sort_values(key).reset_index(drop=True)
+        got = back[name].sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_datetimelike_compat=True)
+
+
+def test_staging_sql_matches_the_canonical_schemas() -> None:
+    ddl = (sql_dir() / "schema" / "010_staging.sql").read_text()
+    for spec in EXTRACTS.values():
+        block = re.search(rf"CREATE TABLE IF NOT EXISTS stg_{spec.name} \((.*?)\n\);", ddl, re.S)
+        assert block, spec.name
+        cols = [line.strip().split()[0] for line in block.group(1).strip().splitlines()]
+        assert cols == ["period", "run_id", "source_file", "source_row", *spec.column_names]
+
+
+def test_schema_creation_is_idempotent(engine) -> None:
+    create_schema(engine)
+    create_schema(engine)
+    assert "core_practice" in sa.inspect(engine).get_table_names()
