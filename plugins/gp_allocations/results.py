@@ -56,6 +56,8 @@ class AllocationResult:
     notes: list[str] = field(default_factory=list)
     #: deprivation quintile summary (equity view): quintile rows, money per patient
     equity: pd.DataFrame | None = None
+    #: LSOA coverage of the deprivation file: lsoa_class, rows, patients, practices, lsoa_codes
+    lsoa_coverage: pd.DataFrame | None = None
 
 
 def save_result(result: AllocationResult, folder: Path) -> None:
@@ -69,6 +71,8 @@ def save_result(result: AllocationResult, folder: Path) -> None:
         frame.to_parquet(folder / f"level_{level}.parquet", index=False)
     if result.equity is not None:
         result.equity.to_parquet(folder / "equity.parquet", index=False)
+    if result.lsoa_coverage is not None:
+        result.lsoa_coverage.to_parquet(folder / "lsoa_coverage.parquet", index=False)
     scalars = {
         "period": result.period,
         "parameter_set": result.parameter_set,
@@ -79,6 +83,7 @@ def save_result(result: AllocationResult, folder: Path) -> None:
         "notes": result.notes,
         "levels": sorted(result.levels),
         "has_equity": result.equity is not None,
+        "has_lsoa_coverage": result.lsoa_coverage is not None,
     }
     (folder / "result.json").write_text(json.dumps(scalars, indent=2, sort_keys=True))
 
@@ -99,4 +104,7 @@ def load_result(folder: Path) -> AllocationResult:
         reconciliation=pd.read_parquet(folder / "reconciliation.parquet"),
         notes=scalars["notes"],
         equity=pd.read_parquet(folder / "equity.parquet") if scalars["has_equity"] else None,
+        lsoa_coverage=(
+            pd.read_parquet(folder / "lsoa_coverage.parquet") if scalars.get("has_lsoa_coverage") else None
+        ),
     )

@@ -1,0 +1,21 @@
+"""Allocation engine: Carr-Hill weighted lists, deprivation-weighted variants, QOF, exact pennies.
+
+Pure pandas, no Airflow. Parameters are data files under include/parameters (see ``parameters``).
+"""
+
+from .allocate import aggregate, compute_allocations
+from .parameters import ParameterError, ParameterSet, list_parameter_sets, load_parameter_set
+from .reconcile import ImpliedPriceReport, implied_price_report
+from .weighted_list import BAND_MAP
+
+__all__ = [
+    "BAND_MAP",
+    "ImpliedPriceReport",
+    "ParameterError",
+    "ParameterSet",
+    "aggregate",
+    "compute_allocations",
+    "implied_price_report",
+    "list_parameter_sets",
+    "load_parameter_set",
+]

@@ -1,0 +1,146 @@
+"""Practice deprivation from patients registered by LSOA (domain.md B2), quintiles and the deprivation index.
+
+A practice's IMD score and health deprivation score are the means of its LSOAs' scores weighted by its
+registered patients in each LSOA. LSOAs not in the deprivation file are never silently dropped: they are
+counted (rows and patients) by class - English codes missing from the file, Welsh codes (W...), and
+unknown codes (NO2011, CLOSED, ...). Their patients stay on the practice's list; the score uses the LSOAs
+that have one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .weighted_list import Component, neutral, positions
+
+LSOA_CLASSES: tuple[str, ...] = ("scored", "english_not_in_deprivation_file", "welsh", "unknown_code")
+
+
+def _classify(codes: pd.Index, scored: np.ndarray) -> np.ndarray:
+    """Class of each distinct LSOA code (index into LSOA_CLASSES)."""
+    upper = pd.Series(codes, dtype="str").str.strip().str.upper()
+    english = upper.str.match(r"^E0\d{7}$").to_numpy(dtype=bool)
+    welsh = upper.str.startswith("W").to_numpy(dtype=bool)
+    return np.where(scored, 0, np.where(english, 1, np.where(welsh, 2, 3)))
+
+
+def practice_scores(
+    capitation_lsoa: pd.DataFrame, deprivation_lsoa: pd.DataFrame, practices: pd.Index
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Patient-weighted IMD and health scores per practice, plus an LSOA coverage table.
+
+    Returns (scores indexed by practice_code with imd_score, health_deprivation_score, lsoa_patients,
+    scored_patients; coverage with lsoa_class, rows, patients, practices, lsoa_codes; notes).
+    """
+    dep = deprivation_lsoa.drop_duplicates("lsoa_code").set_index("lsoa_code")
+    pos = positions(capitation_lsoa["practice_code"], practices)
+    inside = pos >= 0
+    rows = capitation_lsoa[inside]
+    pos = pos[inside]
+    codes, uniques = pd.factorize(rows["lsoa_code"])
+    imd_u = dep["imd_score"].reindex(uniques).to_numpy(dtype=float)
+    health_u = dep["health_deprivation_score"].reindex(uniques).to_numpy(dtype=float)
+    # a row is scored when its LSOA has an IMD score (health score then comes from the same file row)
+    scored_u = ~np.isnan(imd_u)
+    class_u = _classify(uniques, scored_u)
+    cls = class_u[codes]
+    scored = cls == 0
+    pat = rows["patients"].to_numpy(dtype=float)
+    n = len(practices)
+    p_all = np.bincount(pos, weights=pat, minlength=n)
+    p_sc = np.bincount(pos[scored], weights=pat[scored], minlength=n)
+    p_imd = np.bincount(pos[scored], weights=pat[scored] * imd_u[codes[scored]], minlength=n)
+    p_health = np.bincount(
+        pos[scored], weights=pat[scored] * np.nan_to_num(health_u[codes[scored]]), minlength=n
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = pd.DataFrame(
+            {
+                "imd_score": np.where(p_sc > 0, p_imd / p_sc, np.nan),
+                "health_deprivation_score": np.where(p_sc > 0, p_health / p_sc, np.nan),
+                "lsoa_patients": p_all.astype("int64"),
+                "scored_patients": p_sc.astype("int64"),
+            },
+            index=practices,
+        )
+    cov_rows = []
+    for k, name in enumerate(LSOA_CLASSES):
+        mask = cls == k
+        cov_rows.append(
+            {
+                "lsoa_class": name,
+                "rows": int(mask.sum()),
+                "patients": int(pat[mask].sum()),
+                "practices": int((np.bincount(pos[mask], minlength=n) > 0).sum()),
+                "lsoa_codes": int((np.bincount(codes[mask], minlength=len(uniques)) > 0).sum()),
+            }
+        )
+    coverage = pd.DataFrame(cov_rows)
+    notes: list[str] = []
+    labels = {
+        "english_not_in_deprivation_file": "English LSOA codes not in the deprivation file",
+        "welsh": "Welsh LSOA codes (W...)",
+        "unknown_code": "unknown / non-LSOA codes (e.g. NO2011, CLOSED)",
+    }
+    for row in coverage.itertuples():
+        if row.lsoa_class != "scored" and row.rows:
+            notes.append(
+                f"deprivation: {row.rows} practice-LSOA rows, {row.patients} patients, in {row.lsoa_codes} "
+                f"{labels[row.lsoa_class]}: kept on the practices' lists, left out of their scores"
+            )
+    unscored = int(scores["imd_score"].isna().sum())
+    if unscored:
+        notes.append(
+            f"deprivation: {unscored} practices have no scored LSOA: no score or quintile, "
+            "deprivation index 1.0"
+        )
+    if (~inside).any():
+        notes.append(
+            f"deprivation: {int((~inside).sum())} capitation_lsoa rows for practices not in the age-sex "
+            "list ignored"
+        )
+    return scores, coverage, notes
+
+
+def quintiles(score: pd.Series, registered: pd.Series) -> pd.Series:
+    """Deprivation quintile (1 = most deprived fifth) cut on cumulative registered population.
+
+    Practices are sorted by score descending (ties by practice code); a practice's quintile is
+    ceil(5 x cumulative patients up to and including it / total), in exact integer arithmetic.
+    Practices without a score get <NA>.
+    """
+    known = score.dropna()
+    frame = pd.DataFrame({"score": known, "n": registered.reindex(known.index).astype("int64")})
+    frame = frame.rename_axis("practice_code").reset_index()
+    frame = frame.sort_values(["score", "practice_code"], ascending=[False, True], kind="mergesort")
+    cum = frame["n"].cumsum().astype(object)
+    total = int(frame["n"].sum())
+    if total <= 0:
+        q = pd.Series(1, index=frame.index)
+    else:
+        q = cum.map(lambda c: max(1, min(5, -(-5 * int(c) // total))))
+    frame["q"] = q.astype("int64")
+    return frame.set_index("practice_code")["q"].reindex(score.index).astype("Int64")
+
+
+def deprivation_index(
+    health_score: pd.Series | None, registered: pd.Series, elasticity: float, reason_if_absent: str
+) -> Component:
+    """elasticity ^ practice health score, relative to the national patient-weighted mean.
+
+    Practices without a score keep 1.0.
+    """
+    if health_score is None or health_score.notna().sum() == 0:
+        return neutral("deprivation", registered.index, reason_if_absent)
+    raw = np.power(elasticity, health_score.astype(float))
+    known = raw.notna()
+    n = registered.astype(float)
+    national = float((raw[known] * n[known]).sum() / n[known].sum())
+    index = (raw / national).fillna(1.0)
+    return Component(
+        "deprivation",
+        index,
+        "applied",
+        f"{elasticity} ^ IoD health deprivation score (patient-weighted over LSOAs), relative to England",
+    )
