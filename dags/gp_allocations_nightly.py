@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, dag, get_current_context, task, task_group
+from airflow.sdk import Asset, Param, dag, get_current_context, task, task_group
 
 DOC = """
 # GP allocations, nightly
@@ -15,14 +15,14 @@ loads them into the warehouse, recomputes **Carr-Hill weighted capitation** with
 **deprivation-weighted** variants and QOF in exact pennies, and publishes one Excel workbook per
 **sub-ICB location** (formerly CCG) plus a national summary and `manifest.json`.
 
-| stage | what it does | where it writes |
-|---|---|---|
-| pull | copies each extract unchanged into the run's raw area with SHA-256, size, source, time | `var/runs/<period>/<run>/raw` |
-| standardise | recognises each file's published layout (any era) and maps it to one canonical schema | `.../standardised/*.parquet` |
-| validate | GX suites in `expectations/` + cross-extract checks; errors stop the run, warnings are reported | `.../validation` (Data Docs, quarantine.csv) |
-| load | staging -> core tables for the period, one transaction (SQL in `include/sql`) | warehouse |
-| compute | weighted list per practice, every variant, QOF; marts per level | warehouse marts |
-| publish | workbooks + manifest written aside, then moved into `<output>/<period>/<run>/` at once; `latest` last | output root |
+| stage | what it does |
+|---|---|
+| pull | copies each extract unchanged into the run's raw area, with SHA-256, size, source, time |
+| standardise | recognises each file's published layout (any era); maps it to one canonical schema |
+| validate | GX suites in `expectations/` and cross-extract checks; errors stop the run |
+| load | staging then core tables for the period, one transaction (SQL in `include/sql`) |
+| compute | weighted list per practice for every variant, QOF, marts per level |
+| publish | workbooks and manifest written aside, moved into `<output>/<period>/<run>/` at once |
 
 **Period**: leave *period* empty on a nightly run: it is the financial-year quarter containing the
 run date. Set it (e.g. `2025-26-Q2`) to rerun a period. Nothing is published when validation fails:
@@ -31,6 +31,9 @@ the task log names file, row, column and rule.
 
 VARIANTS = ["global_sum", "deprivation_weighted", "imd_quintile_uplift", "mpig_recycled"]
 PARAMETER_SETS = ["carr_hill_2004", "health_foundation_lsoa"]
+
+#: Downstream DAGs (e.g. delivery to finance) can schedule on the published workbooks.
+WORKBOOKS = Asset(name="gp_allocations_workbooks", uri="file:///gp-allocations/outputs/workbooks")
 
 
 def _ctx() -> dict:
@@ -133,11 +136,40 @@ def gp_allocations_nightly():
 
     @task_group(group_id="publish")
     def publish(ctx):
-        @task(doc_md="Workbooks per sub-ICB location, national summary and manifest, moved into place at once.")
-        def publish_workbooks(ctx: dict) -> dict:
-            return _stage("publish", ctx)
+        @task(doc_md="Open a clean staging folder; list the sub-ICB locations to write.")
+        def prepare_publication(ctx: dict) -> list[str]:
+            return _stage("publish_prepare", ctx)
 
-        return publish_workbooks(ctx)
+        @task(
+            doc_md="One sub-ICB location's workbook (mapped: one task per location).",
+            map_index_template="{{ sub_icb_code }}",
+        )
+        def write_sub_icb_workbook(ctx: dict, sub_icb_code: str) -> dict:
+            get_current_context()["sub_icb_code"] = sub_icb_code
+            from gp_allocations import pipeline
+            from gp_allocations.config import RunContext
+
+            return pipeline.stage_publish_sub_icb(RunContext.from_dict(ctx), sub_icb_code)
+
+        @task(doc_md="The national summary workbook: every sub-ICB, ICB and region, and the equity view.")
+        def write_national_workbook(ctx: dict) -> dict:
+            return _stage("publish_national", ctx)
+
+        @task(
+            doc_md="Manifest, then the run moved into `<output>/<period>/<run>/` at once; `latest` last.",
+            outlets=[WORKBOOKS],
+        )
+        def finalise_publication(ctx: dict, sub_icb_files: list[dict], national: dict) -> dict:
+            from gp_allocations import pipeline
+            from gp_allocations.config import RunContext
+
+            return pipeline.stage_publish_finalise(RunContext.from_dict(ctx), [*sub_icb_files, national])
+
+        codes = prepare_publication(ctx)
+        files = write_sub_icb_workbook.partial(ctx=ctx).expand(sub_icb_code=codes)
+        national = write_national_workbook(ctx)
+        codes >> national
+        return codes, finalise_publication(ctx, files, national)
 
     ctx = prepare()
     pulled = pull(ctx)
@@ -145,8 +177,8 @@ def gp_allocations_nightly():
     validated = validate(ctx)
     loaded = load(ctx)
     computed = compute(ctx)
-    published = publish(ctx)
-    pulled >> standardised >> validated >> loaded >> computed >> published
+    first_publish, _ = publish(ctx)
+    pulled >> standardised >> validated >> loaded >> computed >> first_publish
 
 
 gp_allocations_nightly()

@@ -91,7 +91,11 @@ EXTRACTS: dict[str, ExtractSpec] = {
             columns=(
                 _c("extract_date", "date", "Date the list was extracted"),
                 _c("practice_code", "str", "ODS practice code"),
-                _c("lsoa_code", "str", "LSOA of residence (E01..., W01..., or a non-LSOA code such as NO2011)"),
+                _c(
+                    "lsoa_code",
+                    "str",
+                    "LSOA of residence (E01..., W01..., or a non-LSOA code such as NO2011)",
+                ),
                 _c("patients", "int", "Number of registered patients"),
             ),
             key=("practice_code", "lsoa_code"),
@@ -285,7 +289,7 @@ NIGHTLY_EXTRACTS: tuple[str, ...] = (
 )
 
 #: Published 5-year age bands (gp-reg-pat-prac-quin-age AGE_GROUP_5), top-coded at 95+.
-AGE_BANDS_5: tuple[str, ...] = tuple(f"{a}_{a + 4}" for a in range(0, 95, 5)) + ("95+",)
+AGE_BANDS_5: tuple[str, ...] = (*(f"{a}_{a + 4}" for a in range(0, 95, 5)), "95+")
 
 SEXES: tuple[str, ...] = ("MALE", "FEMALE")
 

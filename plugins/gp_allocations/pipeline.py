@@ -29,7 +29,9 @@ def stage_pull(ctx: RunContext) -> dict:
     """Copy every extract into the run's raw area; return what was pulled (for the task log/XCom)."""
     records = pull_all(ctx)
     for r in records:
-        log.info("pulled %s: %s (%s bytes, sha256 %s) from %s", r.extract, r.file, r.bytes, r.sha256, r.source)
+        log.info(
+            "pulled %s: %s (%s bytes, sha256 %s) from %s", r.extract, r.file, r.bytes, r.sha256, r.source
+        )
     return {"files": len(records), "extracts": sorted({r.extract for r in records})}
 
 
@@ -50,8 +52,12 @@ def stage_standardise(ctx: RunContext) -> dict:
         paths = [ctx.raw_dir / f.file for f in files]
         std = standardise(extract, paths, display_names=[Path(f.file).name for f in files])
         std.frame.to_parquet(ctx.standardised_dir / f"{extract}.parquet", index=False)
-        summary[extract] = {"rows": len(std.frame), "layout": std.layout, "era": std.era,
-                            "period_hint": std.period_hint}
+        summary[extract] = {
+            "rows": len(std.frame),
+            "layout": std.layout,
+            "era": std.era,
+            "period_hint": std.period_hint,
+        }
         log.info("standardised %s: %s rows, layout %s (%s)", extract, len(std.frame), std.layout, std.era)
     (ctx.standardised_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary
@@ -84,8 +90,12 @@ def stage_validate(ctx: RunContext) -> dict:
         log.warning("validation warning: %s", w.get("message"))
     if not report.passed:
         raise ValidationFailed(report.first_error_line())
-    return {"passed": True, "warnings": len(warnings), "quarantined_rows": len(report.quarantine),
-            "data_docs": str(report.data_docs_index) if report.data_docs_index else None}
+    return {
+        "passed": True,
+        "warnings": len(warnings),
+        "quarantined_rows": len(report.quarantine),
+        "data_docs": str(report.data_docs_index) if report.data_docs_index else None,
+    }
 
 
 def stage_load(ctx: RunContext) -> dict:
@@ -97,8 +107,9 @@ def stage_load(ctx: RunContext) -> dict:
         {"extract": r.extract, "file": r.file, "source": r.source, "sha256": r.sha256, "bytes": r.bytes}
         for r in read_pull_records(ctx.raw_dir)
     ]
-    counts = load_period(make_engine(ctx.warehouse_url), period=ctx.period, run_id=ctx.run_id,
-                         frames=frames, files=files)
+    counts = load_period(
+        make_engine(ctx.warehouse_url), period=ctx.period, run_id=ctx.run_id, frames=frames, files=files
+    )
     log.info("loaded %s", counts)
     return counts
 
@@ -119,15 +130,24 @@ def stage_compute(ctx: RunContext) -> dict:
         selected_variant=ctx.variant,
         price_per_weighted_patient=price,
     )
-    levels = write_allocation_marts(engine, period=ctx.period, run_id=ctx.run_id, practices=result.practices,
-                                    variants=result.variants, parameter_set=result.parameter_set)
+    levels = write_allocation_marts(
+        engine,
+        period=ctx.period,
+        run_id=ctx.run_id,
+        practices=result.practices,
+        variants=result.variants,
+        parameter_set=result.parameter_set,
+    )
     _check_marts_against_engine(result, levels)
     save_result(result, ctx.compute_dir / _RESULT_DIR)
     england = levels[levels["level"] == "england"].set_index("variant")["total_pence"].to_dict()
     for variant, total in sorted(england.items()):
         log.info("England total %s: %s pence", variant, total)
-    return {"practices": len(result.practices), "variants": result.variants,
-            "england_total_pence": {k: int(v) for k, v in england.items()}}
+    return {
+        "practices": len(result.practices),
+        "variants": result.variants,
+        "england_total_pence": {k: int(v) for k, v in england.items()},
+    }
 
 
 def _check_marts_against_engine(result, levels: pd.DataFrame) -> None:
@@ -135,9 +155,9 @@ def _check_marts_against_engine(result, levels: pd.DataFrame) -> None:
     practices = result.practices
     for variant in result.variants:
         engine_sub = practices.groupby("sub_icb_code")[f"total_pence__{variant}"].sum()
-        mart_sub = levels[(levels["variant"] == variant) & (levels["level"] == "sub_icb")].set_index("org_code")[
-            "total_pence"
-        ]
+        mart_sub = levels[(levels["variant"] == variant) & (levels["level"] == "sub_icb")].set_index(
+            "org_code"
+        )["total_pence"]
         if not engine_sub.sort_index().astype("int64").equals(mart_sub.sort_index().astype("int64")):
             raise PipelineError(f"sub-ICB totals in the warehouse differ from the engine's for {variant}")
 
@@ -163,31 +183,95 @@ def run_info(ctx: RunContext):
         warnings=warnings,
         quarantined_rows=len(report.quarantine),
         inputs=[
-            {"extract": r.extract, "file": r.file, "sha256": r.sha256, "bytes": r.bytes, "source": r.source,
-             "fetched_at": r.fetched_at}
+            {
+                "extract": r.extract,
+                "file": r.file,
+                "sha256": r.sha256,
+                "bytes": r.bytes,
+                "source": r.source,
+                "fetched_at": r.fetched_at,
+            }
             for r in read_pull_records(ctx.raw_dir)
         ],
         data_docs=str(report.data_docs_index) if report.data_docs_index else None,
     )
 
 
-def stage_publish(ctx: RunContext) -> dict:
-    """Write every workbook and the manifest, move them into place atomically, record the publication."""
-    from .publish import publish
+def _load_result(ctx: RunContext):
     from .results import load_result
+
+    return load_result(ctx.compute_dir / _RESULT_DIR)
+
+
+def stage_publish_prepare(ctx: RunContext) -> list[str]:
+    """Start a clean staging folder for the run; return the sub-ICB codes to write (one task each)."""
+    import shutil
+
+    from .publish import check_component, stage_dir
+
+    result = _load_result(ctx)
+    codes = sorted(str(c) for c in result.practices["sub_icb_code"].unique())
+    for code in codes:
+        check_component(code, "sub-ICB code")
+    staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
+    shutil.rmtree(staging)  # leftovers of an earlier failed attempt must not leak into this run
+    staging.mkdir(parents=True)
+    return codes
+
+
+def stage_publish_sub_icb(ctx: RunContext, sub_icb_code: str) -> dict:
+    """Write one sub-ICB location's workbook into the staging folder."""
+    from .publish import stage_dir, stage_sub_icb_workbook
+
+    staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
+    return stage_sub_icb_workbook(
+        _load_result(ctx), run_info(ctx), staging, sub_icb_code, period_slug=ctx.period
+    )
+
+
+def stage_publish_national(ctx: RunContext) -> dict:
+    """Write the national summary workbook into the staging folder."""
+    from .publish import stage_dir, stage_national_workbook
+
+    staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
+    return stage_national_workbook(_load_result(ctx), run_info(ctx), staging, period_slug=ctx.period)
+
+
+def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
+    """Write the manifest, move the run into place at once, point ``latest`` at it, record it."""
+    from .publish import MANIFEST, build_manifest, finalise, sha256_of, stage_dir
     from .warehouse import make_engine, record_publication
 
-    result = load_result(ctx.compute_dir / _RESULT_DIR)
-    published = publish(result, run_info(ctx), Path(ctx.output_root), period_slug=ctx.period,
-                        run_id=ctx.run_id)
-    record_publication(
-        make_engine(ctx.warehouse_url), period=ctx.period, run_id=ctx.run_id, status="published",
-        parameter_set=result.parameter_set, selected_variant=result.selected_variant,
-        output_dir=str(published.directory), manifest_sha256=published.manifest_sha256,
+    result = _load_result(ctx)
+    staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
+    manifest = build_manifest(
+        result,
+        run_info(ctx),
+        sorted(files, key=lambda f: f["name"]),
+        period_slug=ctx.period,
+        run_id=ctx.run_id,
     )
-    log.info("published %s workbooks to %s", len(published.workbooks), published.directory)
-    return {"directory": str(published.directory), "manifest": str(published.manifest_path),
-            "workbooks": len(published.workbooks)}
+    final = finalise(staging, Path(ctx.output_root), ctx.period, ctx.run_id, manifest)
+    record_publication(
+        make_engine(ctx.warehouse_url),
+        period=ctx.period,
+        run_id=ctx.run_id,
+        status="published",
+        parameter_set=result.parameter_set,
+        selected_variant=result.selected_variant,
+        output_dir=str(final),
+        manifest_sha256=sha256_of(final / MANIFEST),
+    )
+    log.info("published %s files to %s; manifest %s", len(files), final, final / MANIFEST)
+    return {"directory": str(final), "manifest": str(final / MANIFEST), "workbooks": len(files)}
+
+
+def stage_publish(ctx: RunContext) -> dict:
+    """All of publishing in one call (the CLI's way; the DAG maps one task per sub-ICB instead)."""
+    codes = stage_publish_prepare(ctx)
+    files = [stage_publish_sub_icb(ctx, code) for code in codes]
+    files.append(stage_publish_national(ctx))
+    return stage_publish_finalise(ctx, files)
 
 
 STAGES = (stage_pull, stage_standardise, stage_validate, stage_load, stage_compute, stage_publish)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .config import sql_dir
+from .errors import PipelineError
 from .extracts import EXTRACTS
 
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
@@ -53,9 +54,7 @@ def sql_file(relative: str, dialect: str) -> Path:
 
 def statements(path: Path) -> list[str]:
     """Split a SQL file into statements (our files keep ';' only at line ends, never inside text)."""
-    text = "\n".join(
-        line for line in path.read_text().splitlines() if not line.lstrip().startswith("--")
-    )
+    text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("--"))
     return [s.strip() for s in _STATEMENT_END.split(text) if s.strip()]
 
 
@@ -69,6 +68,15 @@ def layer_files(layer: str, dialect: str) -> list[Path]:
 def run_layer(conn: Connection, layer: str, params: dict | None = None) -> None:
     for path in layer_files(layer, conn.dialect.name):
         run_file(conn, path, params)
+
+
+def query_file(name: str, dialect: str) -> Path:
+    """A named query of ``include/sql/queries`` (statements the code runs one at a time)."""
+    return sql_file(f"queries/{name}.sql", dialect)
+
+
+def run_query(conn: Connection, name: str, params: dict | None = None) -> None:
+    run_file(conn, query_file(name, conn.dialect.name), params)
 
 
 def run_file(conn: Connection, path: Path, params: dict | None = None) -> None:
@@ -90,7 +98,10 @@ def _pg_copy(conn: Connection, table: str, frame: pd.DataFrame) -> None:
     buffer.seek(0)
     raw = conn.connection.driver_connection
     columns = ", ".join(frame.columns)
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp,
+    ):
         while data := buffer.read(1 << 20):
             cp.write(data)
 
@@ -153,22 +164,12 @@ def load_period(
             bulk_insert(conn, f"stg_{extract}", _staging_frame(extract, frame, period, run_id))
             counts[extract] = len(frame)
         run_layer(conn, "core", params)
-        conn.execute(
-            sa.text("DELETE FROM load_files WHERE period = :period AND run_id = :run_id"), params
-        )
-        conn.execute(sa.text("DELETE FROM load_runs WHERE period = :period AND run_id = :run_id"), params)
-        conn.execute(
-            sa.text("INSERT INTO load_runs (period, run_id, loaded_at) VALUES (:period, :run_id, :loaded_at)"),
-            {**params, "loaded_at": loaded_at},
-        )
+        run_query(conn, "delete_load_run", params)
+        run_query(conn, "insert_load_run", {**params, "loaded_at": loaded_at})
         for f in files:
-            rows = _rows_from_file(frames.get(f["extract"]), f["file"])
-            conn.execute(
-                sa.text(
-                    "INSERT INTO load_files (period, run_id, extract, file, source, sha256, bytes, row_count,"
-                    " loaded_at) VALUES (:period, :run_id, :extract, :file, :source, :sha256, :bytes,"
-                    " :row_count, :loaded_at)"
-                ),
+            run_query(
+                conn,
+                "insert_load_file",
                 {
                     **params,
                     "extract": f["extract"],
@@ -176,7 +177,7 @@ def load_period(
                     "source": f["source"],
                     "sha256": f["sha256"],
                     "bytes": f["bytes"],
-                    "row_count": rows,
+                    "row_count": _rows_from_file(frames.get(f["extract"]), f["file"]),
                     "loaded_at": loaded_at,
                 },
             )
@@ -213,8 +214,15 @@ def read_compute_inputs(engine: Engine, period: str) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def write_allocation_marts(engine: Engine, *, period: str, run_id: str, practices: pd.DataFrame,
-                           variants: list[str], parameter_set: str) -> pd.DataFrame:
+def write_allocation_marts(
+    engine: Engine,
+    *,
+    period: str,
+    run_id: str,
+    practices: pd.DataFrame,
+    variants: list[str],
+    parameter_set: str,
+) -> pd.DataFrame:
     """Store per-practice allocations for every variant and build the level marts by SQL.
 
     Returns the level marts for the run so the caller can check them against the engine's totals.
@@ -240,28 +248,28 @@ def write_allocation_marts(engine: Engine, *, period: str, run_id: str, practice
         )
     params = {"period": period, "run_id": run_id}
     with engine.begin() as conn:
-        conn.execute(
-            sa.text("DELETE FROM mart_practice_allocation WHERE period = :period AND run_id = :run_id"), params
-        )
+        run_query(conn, "delete_practice_allocation", params)
         bulk_insert(conn, "mart_practice_allocation", pd.concat(long, ignore_index=True))
         run_file(conn, sql_file("marts/010_level_allocation.sql", conn.dialect.name), params)
         (check,) = statements(sql_file("marts/020_level_reconciliation.sql", conn.dialect.name))
         failures = conn.execute(sa.text(check), params).fetchall()
         if failures:
-            raise AssertionError(f"level totals do not reconcile to England: {failures}")
-        return pd.read_sql_query(
-            sa.text(
-                "SELECT variant, level, org_code, practices, registered_patients, capitation_pence, qof_pence,"
-                " total_pence FROM mart_level_allocation WHERE period = :period AND run_id = :run_id"
-                " ORDER BY variant, level, org_code"
-            ),
-            conn,
-            params=params,
-        )
+            raise PipelineError(f"level totals do not reconcile to England: {failures}")
+        (read,) = statements(query_file("read_level_allocation", conn.dialect.name))
+        return pd.read_sql_query(sa.text(read), conn, params=params)
 
 
-def record_publication(engine: Engine, *, period: str, run_id: str, status: str, parameter_set: str,
-                       selected_variant: str, output_dir: str | None, manifest_sha256: str | None) -> None:
+def record_publication(
+    engine: Engine,
+    *,
+    period: str,
+    run_id: str,
+    status: str,
+    parameter_set: str,
+    selected_variant: str,
+    output_dir: str | None,
+    manifest_sha256: str | None,
+) -> None:
     params = {
         "period": period,
         "run_id": run_id,
@@ -273,35 +281,18 @@ def record_publication(engine: Engine, *, period: str, run_id: str, status: str,
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM publication WHERE period = :period AND run_id = :run_id"), params)
-        conn.execute(
-            sa.text(
-                "INSERT INTO publication (period, run_id, status, parameter_set, selected_variant, output_dir,"
-                " manifest_sha256, published_at) VALUES (:period, :run_id, :status, :parameter_set,"
-                " :selected_variant, :output_dir, :manifest_sha256, :published_at)"
-            ),
-            params,
-        )
+        run_query(conn, "upsert_publication", params)
 
 
-def previous_list_sizes(engine: Engine, period: str, *, exclude_run_id: str | None = None) -> pd.DataFrame | None:
+def previous_list_sizes(
+    engine: Engine, period: str, *, exclude_run_id: str | None = None
+) -> pd.DataFrame | None:
     """Registered list per practice from the latest published run (for drift checks), or None."""
     create_schema(engine)
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "SELECT period, run_id FROM publication WHERE status = 'published' AND period <= :period"
-                " AND run_id <> :run_id ORDER BY period DESC, published_at DESC LIMIT 1"
-            ),
-            {"period": period, "run_id": exclude_run_id or ""},
-        ).fetchone()
+        (latest,) = statements(query_file("latest_publication", conn.dialect.name))
+        row = conn.execute(sa.text(latest), {"period": period, "run_id": exclude_run_id or ""}).fetchone()
         if row is None:
             return None
-        return pd.read_sql_query(
-            sa.text(
-                "SELECT practice_code, registered_patients FROM mart_practice_allocation"
-                " WHERE period = :period AND run_id = :run_id AND variant = 'global_sum'"
-            ),
-            conn,
-            params={"period": row[0], "run_id": row[1]},
-        )
+        (lists,) = statements(query_file("read_practice_lists", conn.dialect.name))
+        return pd.read_sql_query(sa.text(lists), conn, params={"period": row[0], "run_id": row[1]})
