@@ -36,13 +36,22 @@ def engine(request, tmp_path):
     admin.dispose()
 
 
-FILES = [{"extract": "practice_map", "file": "practice_map/map.csv", "source": "/src/map.csv",
-          "sha256": "a" * 64, "bytes": 10}]
+FILES = [
+    {
+        "extract": "practice_map",
+        "file": "practice_map/map.csv",
+        "source": "/src/map.csv",
+        "sha256": "a" * 64,
+        "bytes": 10,
+    }
+]
 
 
 def _count(engine, table: str, period: str) -> int:
     with engine.connect() as conn:
-        return conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE period = :p"), {"p": period}).scalar()
+        return conn.execute(
+            sa.text(f"SELECT COUNT(*) FROM {table} WHERE period = :p"), {"p": period}
+        ).scalar()
 
 
 def test_loading_a_period_twice_leaves_one_copy(engine) -> None:
@@ -72,7 +81,9 @@ def test_a_failed_load_leaves_the_previous_state_intact(engine) -> None:
     assert _count(engine, "core_registration_age_sex", "2025-26-Q2") == 160
     with engine.connect() as conn:
         runs = conn.execute(sa.text("SELECT run_id FROM load_runs")).scalars().all()
-        negative = conn.execute(sa.text("SELECT COUNT(*) FROM core_registration_age_sex WHERE patients < 0")).scalar()
+        negative = conn.execute(
+            sa.text("SELECT COUNT(*) FROM core_registration_age_sex WHERE patients < 0")
+        ).scalar()
     assert runs == ["good"] and negative == 0
 
 
@@ -110,3 +121,30 @@ def test_schema_creation_is_idempotent(engine) -> None:
     create_schema(engine)
     create_schema(engine)
     assert "core_practice" in sa.inspect(engine).get_table_names()
+
+
+def test_quarantined_rows_are_kept_per_run(engine) -> None:
+    from gp_allocations.warehouse import record_quarantine
+
+    quarantine = pd.DataFrame(
+        {
+            "extract": ["capitation_age_sex"],
+            "file": ["gp-reg-pat-prac-quin-age.csv"],
+            "row": [17],
+            "column": ["NUMBER_OF_PATIENTS"],
+            "value": ["-5"],
+            "rule": ["non_negative_count"],
+            "severity": ["error"],
+            "message": ["counts cannot be negative"],
+        }
+    )
+    for _ in range(2):  # a retried task replaces its own rows, it does not add a second copy
+        record_quarantine(engine, period="2025-26-Q2", run_id="r1", quarantine=quarantine)
+    record_quarantine(engine, period="2025-26-Q2", run_id="r2", quarantine=quarantine.iloc[0:0])
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT run_id, file, row_number, column_name, value, rule FROM quarantine_rows")
+        ).fetchall()
+    assert [tuple(r) for r in rows] == [
+        ("r1", "gp-reg-pat-prac-quin-age.csv", 17, "NUMBER_OF_PATIENTS", "-5", "non_negative_count")
+    ]

@@ -73,9 +73,10 @@ def read_standardised(ctx: RunContext) -> dict[str, pd.DataFrame]:
 def stage_validate(ctx: RunContext) -> dict:
     """Run the GX suites and cross-extract checks; errors stop the run before anything is loaded."""
     from .validation import validate
-    from .warehouse import make_engine, previous_list_sizes
+    from .warehouse import make_engine, previous_list_sizes, record_quarantine
 
-    previous = previous_list_sizes(make_engine(ctx.warehouse_url), ctx.period, exclude_run_id=ctx.run_id)
+    engine = make_engine(ctx.warehouse_url)
+    previous = previous_list_sizes(engine, ctx.period, exclude_run_id=ctx.run_id)
     report = validate(
         read_standardised(ctx),
         out_dir=ctx.validation_dir,
@@ -83,6 +84,8 @@ def stage_validate(ctx: RunContext) -> dict:
         previous_list_sizes=previous,
     )
     (ctx.validation_dir / "report.json").write_text(report.to_json())
+    # kept even when the run stops here, so the failing rows can be queried next to earlier runs'
+    record_quarantine(engine, period=ctx.period, run_id=ctx.run_id, quarantine=report.quarantine)
     if report.data_docs_index:
         log.info("Data Docs validation report: %s", report.data_docs_index)
     warnings = report.warnings()

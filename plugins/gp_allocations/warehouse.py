@@ -259,6 +259,29 @@ def write_allocation_marts(
         return pd.read_sql_query(sa.text(read), conn, params=params)
 
 
+def record_quarantine(engine: Engine, *, period: str, run_id: str, quarantine: pd.DataFrame) -> int:
+    """Keep the run's quarantined rows (file, row, column, value, rule) in the warehouse."""
+    create_schema(engine)
+    rows = pd.DataFrame(
+        {
+            "period": period,
+            "run_id": run_id,
+            "extract": quarantine["extract"].astype(str),
+            "file": quarantine["file"].astype(str),
+            "row_number": pd.to_numeric(quarantine["row"], errors="coerce").astype("Int64"),
+            "column_name": quarantine["column"].astype("string"),
+            "value": quarantine["value"].astype("string"),
+            "rule": quarantine["rule"].astype(str),
+            "severity": quarantine["severity"].astype(str),
+            "message": quarantine["message"].astype("string"),
+        }
+    )
+    with engine.begin() as conn:
+        run_query(conn, "delete_quarantine", {"period": period, "run_id": run_id})
+        bulk_insert(conn, "quarantine_rows", rows)
+    return len(rows)
+
+
 def record_publication(
     engine: Engine,
     *,

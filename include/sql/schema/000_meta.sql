@@ -19,3 +19,18 @@ CREATE TABLE IF NOT EXISTS load_runs (
     loaded_at TEXT NOT NULL,
     PRIMARY KEY (period, run_id)
 );
+
+-- Rows that failed a row-level validation rule, kept per run with where they came from.
+CREATE TABLE IF NOT EXISTS quarantine_rows (
+    period TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    extract TEXT NOT NULL,
+    file TEXT NOT NULL,
+    row_number BIGINT,
+    column_name TEXT,
+    value TEXT,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL CHECK (severity IN ('error', 'warning')),
+    message TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_quarantine_rows_run ON quarantine_rows (period, run_id);

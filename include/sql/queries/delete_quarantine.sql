@@ -1,0 +1,1 @@
+DELETE FROM quarantine_rows WHERE period = :period AND run_id = :run_id;
