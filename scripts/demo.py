@@ -38,9 +38,21 @@ def main() -> int:
     source = VAR / "sample-extracts"
     print(f"== generating sample extracts for {period} ({practices} practices) in {source}", flush=True)
     subprocess.run(
-        [python, "-m", "gp_allocations", "generate", "--out", str(source), "--period", period,
-         "--practices", practices],
-        env=env, check=True, stdout=subprocess.DEVNULL,
+        [
+            python,
+            "-m",
+            "gp_allocations",
+            "generate",
+            "--out",
+            str(source),
+            "--period",
+            period,
+            "--practices",
+            practices,
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     print("== preparing the Airflow metadata database (SQLite)", flush=True)
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
@@ -60,7 +72,7 @@ def main() -> int:
     print()
     print(f"== done in {time.monotonic() - started:.0f} s")
     print(f"workbooks ({len(workbooks)}): {published}")
-    print(f"national summary:   {next((w for w in workbooks if 'national' in w.name.lower()), '-')}")
+    print(f"national summary:   {next((w for w in workbooks if w.name.endswith('_england.xlsx')), '-')}")
     print(f"manifest:           {published / 'manifest.json'} ({len(manifest.get('files', []))} files)")
     print(f"latest pointer:     {latest}")
     return 0

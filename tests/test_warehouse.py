@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from _canonical import canonical_frames
 from gp_allocations.config import sql_dir
 from gp_allocations.extracts import EXTRACTS
-from gp_allocations.warehouse import create_schema, load_period, make_engine, read_compute_inputs
+from gp_allocations.warehouse import create_schema, load_period, make_engine, read_compute_inputs, statements
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -148,3 +148,40 @@ def test_quarantined_rows_are_kept_per_run(engine) -> None:
     assert [tuple(r) for r in rows] == [
         ("r1", "gp-reg-pat-prac-quin-age.csv", 17, "NUMBER_OF_PATIENTS", "-5", "non_negative_count")
     ]
+
+
+def test_hierarchy_history_keeps_moves_and_mergers_by_effective_date(engine) -> None:
+    q1 = canonical_frames(4)
+    q2 = canonical_frames(4)
+    q2["practice_map"]["extract_date"] = pd.Timestamp("2025-10-01")
+    for frame in q2.values():
+        if "extract_date" in frame:
+            frame["extract_date"] = pd.Timestamp("2025-10-01")
+    q2["practice_map"].loc[0, "pcn_code"] = "U99999"  # A81001 moves PCN
+    q2["practice_map"]["icb_code"] = "QXX"  # the ICB merges into a new one
+    # load the later period first: history must not depend on load order
+    load_period(engine, period="2025-26-Q3", run_id="r2", frames=q2, files=FILES)
+    load_period(engine, period="2025-26-Q2", run_id="r1", frames=q1, files=FILES)
+    load_period(engine, period="2025-26-Q2", run_id="r1b", frames=q1, files=FILES)  # reload: no new spell
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT practice_code, pcn_code, icb_code, effective_from, effective_to"
+                " FROM core_practice_membership ORDER BY practice_code, effective_from"
+            )
+        ).fetchall()
+        as_of = lambda day: {  # noqa: E731
+            r[0]: (r[1], r[3])
+            for r in conn.execute(
+                sa.text(statements(sql_dir() / "queries" / "membership_at.sql")[0]), {"as_of": day}
+            )
+        }
+        before, after = as_of("2025-08-01"), as_of("2025-11-01")
+    spells = [(r[0], r[1], r[2], str(r[3])[:10], None if r[4] is None else str(r[4])[:10]) for r in rows]
+    assert spells[:2] == [
+        ("A81001", "U10000", "QHM", "2025-07-01", "2025-10-01"),
+        ("A81001", "U99999", "QXX", "2025-10-01", None),
+    ]
+    assert len(spells) == 8  # every practice: one spell in QHM, one after the merger
+    assert before["A81001"] == ("U10000", "QHM") and after["A81001"] == ("U99999", "QXX")
+    assert after["A81002"] == ("U10001", "QXX")

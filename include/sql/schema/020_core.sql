@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS core_contract (
     pcn_code TEXT,
     pcn_name TEXT,
     practice_postcode TEXT,
-    contract_type TEXT NOT NULL CHECK (contract_type IN ('GMS', 'PMS', 'APMS')),
+    -- 'Unknown' is published (e.g. 155 practices in 2022/23 payments) and validated as a warning
+    contract_type TEXT NOT NULL CHECK (contract_type IN ('GMS', 'PMS', 'APMS', 'Unknown')),
     dispensing_practice TEXT,
     practice_rurality TEXT,
     registered_patients DOUBLE PRECISION NOT NULL CHECK (registered_patients >= 0),
@@ -144,4 +145,20 @@ CREATE TABLE IF NOT EXISTS core_additional_needs (
     slli DOUBLE PRECISION NOT NULL CHECK (slli >= 0),
     smr_under_65 DOUBLE PRECISION NOT NULL CHECK (smr_under_65 >= 0),
     PRIMARY KEY (period, lsoa_code)
+);
+
+-- The organisation hierarchy by effective date: one row per practice per spell in which its PCN,
+-- sub-ICB location (formerly CCG), ICB and region stayed the same. Rebuilt from every loaded
+-- period's practice map, so moves (practice to another PCN, CCGs becoming sub-ICB locations in
+-- July 2022, ICB mergers from April 2026) are kept as history whatever order periods load in.
+CREATE TABLE IF NOT EXISTS core_practice_membership (
+    practice_code TEXT NOT NULL,
+    pcn_code TEXT,
+    sub_icb_code TEXT NOT NULL,
+    icb_code TEXT NOT NULL,
+    region_code TEXT NOT NULL,
+    effective_from DATE NOT NULL,
+    effective_to DATE,
+    PRIMARY KEY (practice_code, effective_from),
+    CHECK (effective_to IS NULL OR effective_to > effective_from)
 );
