@@ -1,0 +1,94 @@
+"""Each stage of the nightly run, called as the DAG calls it, on a small generated sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from gp_allocations import pipeline
+from gp_allocations.config import RunContext
+from gp_allocations.periods import Period
+from gp_allocations.sample_data import generate_samples
+
+PERIOD = "2025-26-Q2"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    generate_samples(root / "src", period=Period.parse(PERIOD), practices=60, seed=11)
+    ctx = RunContext(
+        run_id="manual__2025-10-01T02:00:00+00:00",
+        period=PERIOD,
+        source=str(root / "src"),
+        data_dir=str(root / "var"),
+        output_root=str(root / "out"),
+        warehouse_url=f"sqlite:///{root / 'wh.sqlite'}",
+    )
+    summaries = {stage.__name__: stage(ctx) for stage in pipeline.STAGES}
+    return ctx, summaries
+
+
+def test_pull_records_every_nightly_extract_with_its_hash(run) -> None:
+    ctx, summaries = run
+    records = json.loads((ctx.raw_dir / "pull.json").read_text())
+    assert {r["extract"] for r in records} == set(summaries["stage_pull"]["extracts"])
+    assert {"contracts", "capitation_age_sex", "capitation_lsoa", "practice_map"} <= {
+        r["extract"] for r in records
+    }
+    assert all(len(r["sha256"]) == 64 and r["bytes"] > 0 for r in records)
+
+
+def test_standardise_writes_one_canonical_frame_per_extract(run) -> None:
+    ctx, summaries = run
+    frame = pd.read_parquet(ctx.standardised_dir / "capitation_age_sex.parquet")
+    assert {"practice_code", "sex", "age_band", "patients", "_file", "_row"} <= set(frame.columns)
+    assert set(frame["sex"]) == {"MALE", "FEMALE"}
+    assert summaries["stage_standardise"]["capitation_age_sex"]["rows"] == len(frame)
+
+
+def test_validate_writes_a_report_and_data_docs(run) -> None:
+    ctx, summaries = run
+    assert summaries["stage_validate"]["passed"] is True
+    assert (ctx.validation_dir / "report.json").exists()
+    assert (ctx.validation_dir / "data_docs" / "index.html").exists()
+
+
+def test_load_and_compute_leave_one_copy_and_marts_that_add_up(run) -> None:
+    ctx, summaries = run
+    engine = sa.create_engine(ctx.warehouse_url)
+    with engine.connect() as conn:
+        practices = conn.execute(
+            sa.text("SELECT COUNT(*) FROM core_practice WHERE period = :p"), {"p": PERIOD}
+        ).scalar()
+        england = dict(
+            conn.execute(
+                sa.text("SELECT variant, total_pence FROM mart_level_allocation WHERE level = 'england'")
+            ).fetchall()
+        )
+        practice_sums = dict(
+            conn.execute(
+                sa.text("SELECT variant, SUM(total_pence) FROM mart_practice_allocation GROUP BY variant")
+            ).fetchall()
+        )
+    assert practices == 60 == summaries["stage_compute"]["practices"]
+    assert england == practice_sums == summaries["stage_compute"]["england_total_pence"]
+
+
+def test_publish_moves_a_complete_run_into_place_and_records_it(run) -> None:
+    ctx, summaries = run
+    published = summaries["stage_publish"]
+    manifest = json.loads(open(published["manifest"]).read())
+    sub_icbs = {f["sub_icb_code"] for f in manifest["files"] if f.get("kind") == "sub_icb"}
+    assert len(sub_icbs) >= 3 and published["workbooks"] == len(sub_icbs) + 1
+    latest = (Path(ctx.output_root) / PERIOD / "latest").resolve()
+    assert latest == Path(published["directory"]).resolve()
+    assert not list(Path(ctx.output_root).glob(f"{PERIOD}/*/*.part"))
+    engine = sa.create_engine(ctx.warehouse_url)
+    with engine.connect() as conn:
+        status = conn.execute(sa.text("SELECT status, output_dir FROM publication")).fetchall()
+    assert [tuple(s) for s in status] == [("published", published["directory"])]
