@@ -82,7 +82,7 @@ def test_load_and_compute_leave_one_copy_and_marts_that_add_up(run) -> None:
 def test_publish_moves_a_complete_run_into_place_and_records_it(run) -> None:
     ctx, summaries = run
     published = summaries["stage_publish"]
-    manifest = json.loads(open(published["manifest"]).read())
+    manifest = json.loads(Path(published["manifest"]).read_text())
     sub_icbs = {f["sub_icb_code"] for f in manifest["files"] if f.get("kind") == "sub_icb"}
     assert len(sub_icbs) >= 3 and published["workbooks"] == len(sub_icbs) + 1
     latest = (Path(ctx.output_root) / PERIOD / "latest").resolve()
