@@ -1,6 +1,7 @@
 -- Staging: one table per extract, canonical columns as standardised, plus load metadata.
 -- Rows are replaced per period on each load (see include/sql/staging/*.sql); history of loads is
 -- kept in load_files. Generated once from plugins/gp_allocations/extracts.py; a test keeps them equal.
+-- No indexes: staging is written in bulk once per load and read once, by period, into core.
 
 -- GP contracts and payments (NHS Payments to General Practice, practice level)
 CREATE TABLE IF NOT EXISTS stg_contracts (
@@ -27,7 +28,6 @@ CREATE TABLE IF NOT EXISTS stg_contracts (
     qof_pence BIGINT NOT NULL,
     total_payments_pence BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_contracts_period ON stg_contracts (period);
 
 -- Patients registered at a GP practice by sex and 5-year age band
 CREATE TABLE IF NOT EXISTS stg_capitation_age_sex (
@@ -41,7 +41,6 @@ CREATE TABLE IF NOT EXISTS stg_capitation_age_sex (
     age_band TEXT NOT NULL,
     patients BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_capitation_age_sex_period ON stg_capitation_age_sex (period);
 
 -- Patients registered at a GP practice by LSOA of residence
 CREATE TABLE IF NOT EXISTS stg_capitation_lsoa (
@@ -54,7 +53,6 @@ CREATE TABLE IF NOT EXISTS stg_capitation_lsoa (
     lsoa_code TEXT NOT NULL,
     patients BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_capitation_lsoa_period ON stg_capitation_lsoa (period);
 
 -- Practice to PCN, sub-ICB location, ICB and region
 CREATE TABLE IF NOT EXISTS stg_practice_map (
@@ -78,7 +76,6 @@ CREATE TABLE IF NOT EXISTS stg_practice_map (
     region_ons_code TEXT NOT NULL,
     region_name TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_practice_map_period ON stg_practice_map (period);
 
 -- QOF achievement by practice, indicator and measure
 CREATE TABLE IF NOT EXISTS stg_qof_achievement (
@@ -91,7 +88,6 @@ CREATE TABLE IF NOT EXISTS stg_qof_achievement (
     measure TEXT NOT NULL,
     value DOUBLE PRECISION NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_qof_achievement_period ON stg_qof_achievement (period);
 
 -- QOF disease registers and list sizes by practice
 CREATE TABLE IF NOT EXISTS stg_qof_prevalence (
@@ -105,7 +101,6 @@ CREATE TABLE IF NOT EXISTS stg_qof_prevalence (
     patient_list_type TEXT NOT NULL,
     practice_list_size BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_qof_prevalence_period ON stg_qof_prevalence (period);
 
 -- QOF indicator mapping (points available per indicator)
 CREATE TABLE IF NOT EXISTS stg_qof_indicators (
@@ -121,7 +116,6 @@ CREATE TABLE IF NOT EXISTS stg_qof_indicators (
     domain_description TEXT NOT NULL,
     patient_list_type TEXT
 );
-CREATE INDEX IF NOT EXISTS ix_stg_qof_indicators_period ON stg_qof_indicators (period);
 
 -- English Indices of Deprivation by LSOA (IoD2019 File 7 layout)
 CREATE TABLE IF NOT EXISTS stg_deprivation_lsoa (
@@ -139,7 +133,6 @@ CREATE TABLE IF NOT EXISTS stg_deprivation_lsoa (
     health_deprivation_score DOUBLE PRECISION NOT NULL,
     population BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_deprivation_lsoa_period ON stg_deprivation_lsoa (period);
 
 -- Carr-Hill practice inputs: new registrations and nursing/residential home patients
 CREATE TABLE IF NOT EXISTS stg_practice_characteristics (
@@ -151,7 +144,6 @@ CREATE TABLE IF NOT EXISTS stg_practice_characteristics (
     new_registrations BIGINT NOT NULL,
     care_home_patients BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_practice_characteristics_period ON stg_practice_characteristics (period);
 
 -- Carr-Hill additional needs inputs by LSOA: SLLI and SMR under 65
 CREATE TABLE IF NOT EXISTS stg_additional_needs (
@@ -163,7 +155,6 @@ CREATE TABLE IF NOT EXISTS stg_additional_needs (
     slli DOUBLE PRECISION NOT NULL,
     smr_under_65 DOUBLE PRECISION NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_additional_needs_period ON stg_additional_needs (period);
 
 -- Practice deprivation score (OHID Fingertips indicator 93553)
 CREATE TABLE IF NOT EXISTS stg_deprivation_practice (
@@ -175,7 +166,6 @@ CREATE TABLE IF NOT EXISTS stg_deprivation_practice (
     imd_year BIGINT NOT NULL,
     imd_score DOUBLE PRECISION NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_deprivation_practice_period ON stg_deprivation_practice (period);
 
 -- QOF practice summary (points achieved per practice)
 CREATE TABLE IF NOT EXISTS stg_qof_practice_summary (
@@ -190,7 +180,6 @@ CREATE TABLE IF NOT EXISTS stg_qof_practice_summary (
     achievement_points DOUBLE PRECISION NOT NULL,
     max_points DOUBLE PRECISION NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_qof_practice_summary_period ON stg_qof_practice_summary (period);
 
 -- ODS GP practice reference (epraccur, headerless, 27 fields)
 CREATE TABLE IF NOT EXISTS stg_ods_practices (
@@ -209,7 +198,6 @@ CREATE TABLE IF NOT EXISTS stg_ods_practices (
     sub_icb_code TEXT NOT NULL,
     prescribing_setting BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_stg_ods_practices_period ON stg_ods_practices (period);
 
 -- ODS PCN reference (ePCN workbook, PCNDetails sheet)
 CREATE TABLE IF NOT EXISTS stg_pcn_reference (
@@ -223,4 +211,3 @@ CREATE TABLE IF NOT EXISTS stg_pcn_reference (
     open_date DATE,
     close_date DATE
 );
-CREATE INDEX IF NOT EXISTS ix_stg_pcn_reference_period ON stg_pcn_reference (period);
