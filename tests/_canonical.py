@@ -38,8 +38,11 @@ def canonical_frames(practices: int = 4) -> dict[str, pd.DataFrame]:
     age_sex = pd.DataFrame(rows, columns=["extract_date", "practice_code", "sex", "age_band", "patients"])
     totals = age_sex.groupby("practice_code")["patients"].sum()
     lsoa = pd.DataFrame(
-        [(date, code, lsoa, int(totals[code]) // 2 + (k == 0) * (int(totals[code]) % 2))
-         for code in codes for k, lsoa in enumerate(("E01000001", "E01000002"))],
+        [
+            (date, code, lsoa, int(totals[code]) // 2 + (k == 0) * (int(totals[code]) % 2))
+            for code in codes
+            for k, lsoa in enumerate(("E01000001", "E01000002"))
+        ],
         columns=["extract_date", "practice_code", "lsoa_code", "patients"],
     )
     deprivation = pd.DataFrame(
@@ -58,5 +61,9 @@ def canonical_frames(practices: int = 4) -> dict[str, pd.DataFrame]:
     for frame in (pmap, age_sex, lsoa, deprivation):
         frame["_file"] = "test.csv"
         frame["_row"] = range(2, len(frame) + 2)
-    return {"practice_map": pmap, "capitation_age_sex": age_sex, "capitation_lsoa": lsoa,
-            "deprivation_lsoa": deprivation}
+    return {
+        "practice_map": pmap,
+        "capitation_age_sex": age_sex,
+        "capitation_lsoa": lsoa,
+        "deprivation_lsoa": deprivation,
+    }

@@ -9,8 +9,16 @@ from gp_allocations.money import apportion, pence_to_pounds, pounds_to_pence, ro
 
 @pytest.mark.parametrize(
     ("text", "pence"),
-    [("438099.78", 43809978), ("-84342.76", -8434276), ("1,234.5", 123450), ("0", 0), ("0.005", 1),
-     ("0.004", 0), ("-0.005", -1), ("£12.34", 1234)],
+    [
+        ("438099.78", 43809978),
+        ("-84342.76", -8434276),
+        ("1,234.5", 123450),
+        ("0", 0),
+        ("0.005", 1),
+        ("0.004", 0),
+        ("-0.005", -1),
+        ("£12.34", 1234),
+    ],
 )
 def test_pounds_parse_to_exact_pence_with_half_up_rounding(text, pence) -> None:
     assert pounds_to_pence(text) == pence

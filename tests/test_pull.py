@@ -24,8 +24,13 @@ def test_pull_copies_bytes_unchanged_and_records_their_hash(tmp_path) -> None:
     src = tmp_path / "src"
     content = "PRACTICE_CODE,X\r\nA81001,\xe9\r\n"  # CRLF and latin-1 survive untouched
     _write(src / "gp-reg-pat-prac-map.csv", content)
-    ctx = RunContext(run_id="manual__1", period="2025-26-Q2", source=str(src), data_dir=str(tmp_path / "var"),
-                     extracts=["practice_map"])
+    ctx = RunContext(
+        run_id="manual__1",
+        period="2025-26-Q2",
+        source=str(src),
+        data_dir=str(tmp_path / "var"),
+        extracts=["practice_map"],
+    )
     (record,) = pull_all(ctx)
     copied = ctx.raw_dir / record.file
     assert copied.read_bytes() == content.encode("latin-1")
@@ -41,7 +46,9 @@ def test_regional_qof_files_are_all_pulled(tmp_path) -> None:
         _write(tmp_path / f"ACHIEVEMENT_{region}_2526.csv", "x\n")
     uris = locate("qof_achievement", str(tmp_path))
     assert [Path(u).name for u in uris] == [
-        "ACHIEVEMENT_LONDON_2526.csv", "ACHIEVEMENT_NORTH_WEST_2526.csv", "ACHIEVEMENT_SOUTH_WEST_2526.csv"
+        "ACHIEVEMENT_LONDON_2526.csv",
+        "ACHIEVEMENT_NORTH_WEST_2526.csv",
+        "ACHIEVEMENT_SOUTH_WEST_2526.csv",
     ]
 
 

@@ -274,7 +274,8 @@ EXTRACTS: dict[str, ExtractSpec] = {
     )
 }
 
-#: Extracts a nightly run pulls by default (required ones plus the optional Carr-Hill inputs).
+#: Extracts a nightly run pulls by default (required ones, the optional Carr-Hill inputs and the
+#: alternatives of EXTRACT_ALTERNATIVES; an optional extract with no file is simply not pulled).
 NIGHTLY_EXTRACTS: tuple[str, ...] = (
     "contracts",
     "capitation_age_sex",
@@ -286,7 +287,19 @@ NIGHTLY_EXTRACTS: tuple[str, ...] = (
     "deprivation_lsoa",
     "practice_characteristics",
     "additional_needs",
+    "qof_practice_summary",
+    "deprivation_practice",
 )
+
+#: A required extract may be absent when one of its alternatives is pulled instead. The rule is
+#: deliberately simple: "required extract OR any of these". QOF is paid from the three raw files or
+#: from the practice summary; practice deprivation comes from LSOA scores or from the practice scores.
+EXTRACT_ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "qof_achievement": ("qof_practice_summary",),
+    "qof_prevalence": ("qof_practice_summary",),
+    "qof_indicators": ("qof_practice_summary",),
+    "deprivation_lsoa": ("deprivation_practice",),
+}
 
 #: Published 5-year age bands (gp-reg-pat-prac-quin-age AGE_GROUP_5), top-coded at 95+.
 AGE_BANDS_5: tuple[str, ...] = (*(f"{a}_{a + 4}" for a in range(0, 95, 5)), "95+")

@@ -20,7 +20,7 @@ import fsspec
 
 from .config import RunContext, safe_name
 from .errors import InputError
-from .extracts import EXTRACTS, NIGHTLY_EXTRACTS
+from .extracts import EXTRACT_ALTERNATIVES, EXTRACTS, NIGHTLY_EXTRACTS
 
 _CHUNK = 1 << 20
 _FILE_SUFFIXES = (".csv", ".txt", ".zip", ".xlsx")
@@ -80,20 +80,29 @@ def locate(extract: str, location: str) -> list[str]:
         return [prefix + f for f in found]
     # Published downloads are often zips: look inside them for a member with the published name.
     for archive in sorted(e for e in entries if e.lower().endswith(".zip")):
-        with fs.open(archive, "rb") as fh, zipfile.ZipFile(fh) as zf:
-            members = [m for m in zf.namelist() if not m.endswith("/")]
+        try:
+            with fs.open(archive, "rb") as fh, zipfile.ZipFile(fh) as zf:
+                members = [m for m in zf.namelist() if not m.endswith("/")]
+        except zipfile.BadZipFile as exc:
+            name = PurePosixPath(archive).name
+            raise InputError(f"not a readable zip file ({exc})", file=name, rule="file:zip") from exc
         hits = _first_pattern_matches(members, spec.file_patterns, spec.many_files)
         if hits:
             return [f"zip://{m}::{prefix}{archive}" for m in hits]
     return []
 
 
-def pull_extract(extract: str, location: str, raw_dir: Path) -> list[PulledFile]:
-    """Copy one extract's files into ``raw_dir/<extract>/``; an absent required extract is an error."""
+def pull_extract(
+    extract: str, location: str, raw_dir: Path, *, required: bool | None = None
+) -> list[PulledFile]:
+    """Copy one extract's files into ``raw_dir/<extract>/``; an absent required extract is an error.
+
+    ``required`` overrides the extract's own flag (pull_all passes False when an alternative exists).
+    """
     uris = locate(extract, location)
     spec = EXTRACTS[extract]
     if not uris:
-        if spec.required:
+        if spec.required if required is None else required:
             raise InputError(
                 f"no file for extract '{extract}' at {location} (looked for {', '.join(spec.file_patterns)})",
                 file=location,
@@ -131,8 +140,24 @@ def pull_all(ctx: RunContext, extracts: list[str] | None = None) -> list[PulledF
         raise InputError(f"unknown extract(s) {unknown}; known: {sorted(EXTRACTS)}", rule="known_extract")
     ctx.raw_dir.mkdir(parents=True, exist_ok=True)
     records: list[PulledFile] = []
+    absent: list[str] = []
     for name in names:
-        records.extend(pull_extract(name, ctx.source_of(name), ctx.raw_dir))
+        alternatives = [a for a in EXTRACT_ALTERNATIVES.get(name, ()) if a in names]
+        got = pull_extract(name, ctx.source_of(name), ctx.raw_dir, required=False if alternatives else None)
+        if not got and alternatives:
+            absent.append(name)
+        records.extend(got)
+    pulled = {r.extract for r in records}
+    for name in absent:
+        # a required extract with alternatives: absent is fine only when an alternative was pulled
+        alternatives = EXTRACT_ALTERNATIVES[name]
+        if EXTRACTS[name].required and not pulled.intersection(alternatives):
+            raise InputError(
+                f"no file for extract '{name}' at {ctx.source_of(name)} (looked for "
+                f"{', '.join(EXTRACTS[name].file_patterns)}) and no alternative ({', '.join(alternatives)})",
+                file=ctx.source_of(name),
+                rule="extract_present",
+            )
     write_pull_records(ctx.raw_dir, records)
     return records
 

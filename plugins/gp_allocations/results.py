@@ -58,6 +58,10 @@ class AllocationResult:
     equity: pd.DataFrame | None = None
     #: LSOA coverage of the deprivation file: lsoa_class, rows, patients, practices, lsoa_codes
     lsoa_coverage: pd.DataFrame | None = None
+    #: further named tables (name -> frame): ``paid_reconciliation`` (recomputed vs paid, per sub-ICB and
+    #: England), ``payments_equity`` (published payments by practice deprivation quintile) and
+    #: ``practice_changes`` (practices the extracts disagree about), when the inputs allow them
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def save_result(result: AllocationResult, folder: Path) -> None:
@@ -73,6 +77,8 @@ def save_result(result: AllocationResult, folder: Path) -> None:
         result.equity.to_parquet(folder / "equity.parquet", index=False)
     if result.lsoa_coverage is not None:
         result.lsoa_coverage.to_parquet(folder / "lsoa_coverage.parquet", index=False)
+    for name, frame in result.tables.items():
+        frame.to_parquet(folder / f"table_{name}.parquet", index=False)
     scalars = {
         "period": result.period,
         "parameter_set": result.parameter_set,
@@ -84,6 +90,7 @@ def save_result(result: AllocationResult, folder: Path) -> None:
         "levels": sorted(result.levels),
         "has_equity": result.equity is not None,
         "has_lsoa_coverage": result.lsoa_coverage is not None,
+        "tables": sorted(result.tables),
     }
     (folder / "result.json").write_text(json.dumps(scalars, indent=2, sort_keys=True))
 
@@ -107,4 +114,5 @@ def load_result(folder: Path) -> AllocationResult:
         lsoa_coverage=(
             pd.read_parquet(folder / "lsoa_coverage.parquet") if scalars.get("has_lsoa_coverage") else None
         ),
+        tables={n: pd.read_parquet(folder / f"table_{n}.parquet") for n in scalars.get("tables", [])},
     )

@@ -485,17 +485,28 @@ def generate_samples(
     practices: int = ENGLAND_PRACTICES,
     seed: int = 20261122,
     lsoas: int | None = None,
+    practice_map: pd.DataFrame | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> dict[str, list[Path]]:
     """Write every nightly extract for ``period`` into ``out_dir``; return extract name -> files.
 
     Same seed, size and period give byte-identical files. ``lsoas`` defaults to England's ratio of
     LSOAs to practices (33,755 at full size), at least 300.
+
+    ``practice_map`` (a canonical practice_map frame, e.g. a real published map) fixes the practices and
+    their hierarchy instead of generating them; ``practices`` is then ignored and every other extract is
+    generated for exactly those practice codes (PCN-less practices are written with an empty PCN).
+    ``only`` limits the extracts written (e.g. ``("capitation_age_sex", "capitation_lsoa")`` next to real
+    files); the numbers of the extracts written do not depend on it.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if practice_map is not None:
+        prac = _given_hierarchy(practice_map)
+        practices = len(prac)
+    else:
+        prac = build_hierarchy(practices, seed).practices
     n_lsoa = lsoas if lsoas is not None else max(300, round(practices * ENGLAND_LSOAS / ENGLAND_PRACTICES))
-    hierarchy = build_hierarchy(practices, seed)
-    prac = hierarchy.practices
     n = len(prac)
 
     # List sizes: lognormal, median ~8.5k, up to 60k+; ~1% small practices of a few hundred.
@@ -515,18 +526,53 @@ def generate_samples(
     extract_date = _extract_date_text(period.start_date)
     fy = f"{period.start_year % 100:02d}{(period.start_year + 1) % 100:02d}"
     files: dict[str, list[Path]] = {}
-    files["practice_map"] = [_write_map(out_dir, prac, extract_date)]
-    files["capitation_age_sex"] = [_write_age_sex(out_dir, prac, age_sex, extract_date)]
-    files["capitation_lsoa"] = [_write_lsoa_rows(out_dir, prac, rows, extract_date, seed)]
-    files["deprivation_lsoa"] = [_write_iod(out_dir, lsoa, seed)]
-    files["additional_needs"] = [_write_additional_needs(out_dir, lsoa, seed)]
-    files["practice_characteristics"] = [_write_characteristics(out_dir, prac, age_sex, p_dep, seed)]
-    qof_points, qof_files = _write_qof(out_dir, prac, age_sex, p_dep, fy, seed)
-    files.update(qof_files)
-    files["contracts"] = [
-        _write_payments(out_dir, prac, age_sex, p_dep, qof_points, period, seed)
-    ]
+
+    def wanted(*names: str) -> bool:
+        return only is None or any(n in only for n in names)
+
+    # each writer draws from its own random stream, so skipping one does not change the others' bytes
+    if wanted("practice_map"):
+        files["practice_map"] = [_write_map(out_dir, prac, extract_date)]
+    if wanted("capitation_age_sex"):
+        files["capitation_age_sex"] = [_write_age_sex(out_dir, prac, age_sex, extract_date)]
+    if wanted("capitation_lsoa"):
+        files["capitation_lsoa"] = [_write_lsoa_rows(out_dir, prac, rows, extract_date, seed)]
+    if wanted("deprivation_lsoa"):
+        files["deprivation_lsoa"] = [_write_iod(out_dir, lsoa, seed)]
+    if wanted("additional_needs"):
+        files["additional_needs"] = [_write_additional_needs(out_dir, lsoa, seed)]
+    if wanted("practice_characteristics"):
+        files["practice_characteristics"] = [_write_characteristics(out_dir, prac, age_sex, p_dep, seed)]
+    if wanted("qof_achievement", "qof_prevalence", "qof_indicators", "contracts"):
+        qof_points, qof_files = _write_qof(out_dir, prac, age_sex, p_dep, fy, seed)
+        files.update({k: v for k, v in qof_files.items() if wanted(k)})
+        if wanted("contracts"):
+            files["contracts"] = [_write_payments(out_dir, prac, age_sex, p_dep, qof_points, period, seed)]
+        for k, paths in qof_files.items():
+            if not wanted(k):  # written only because contracts need the points: remove
+                for path in paths:
+                    path.unlink()
     return files
+
+
+def _given_hierarchy(practice_map: pd.DataFrame) -> pd.DataFrame:
+    """A canonical practice_map frame in the generator's hierarchy shape, ordered by sub-ICB then code."""
+    cols = [
+        "practice_code", "practice_name", "practice_postcode", "pcn_code", "pcn_name",
+        "sub_icb_code", "sub_icb_ons_code", "sub_icb_name", "icb_code", "icb_ons_code", "icb_name",
+        "region_code", "region_ons_code", "region_name",
+    ]  # fmt: skip
+    missing = [c for c in cols if c not in practice_map.columns]
+    if missing:
+        raise ValueError(f"practice_map lacks canonical columns {missing}")
+    frame = practice_map.drop_duplicates("practice_code")[cols].copy()
+    if len(frame) < 10:
+        raise ValueError("practice_map must have at least 10 practices")
+    for c in ("practice_postcode", "pcn_code", "pcn_name"):
+        frame[c] = frame[c].fillna("").astype(str)
+    # position in the frame is the geography order the LSOA placement relies on
+    frame = frame.sort_values(["sub_icb_code", "practice_code"], kind="mergesort")
+    return frame.reset_index(drop=True).astype({c: str for c in cols})
 
 
 def _lsoa_geography(n_lsoa: int, seed: int) -> dict[str, np.ndarray]:

@@ -981,6 +981,7 @@ def write_sub_icb_workbook(result: AllocationResult, sub_icb_code: str, path: Pa
             ("Components", "Which Carr-Hill components were applied or neutral, and why"),
             ("Data quality", "Validation warnings and quarantined rows"),
             ("Reconciliation", "Checks that every total reconciles to the penny"),
+            *table_contents(result, national=False),
             ("Notes", "Definitions, method, rounding rule, [x], input files with SHA-256"),
         ]
         _cover(
@@ -1070,7 +1071,129 @@ def _write_other_sheets(
     _components_sheet(wb, st, result)
     _data_quality_sheet(wb, st, run)
     _reconciliation_sheet(wb, st, result)
+    sub_icb = None if national or not len(practices) else str(practices["sub_icb_code"].iloc[0])
+    _table_sheets(wb, st, result, sub_icb)
     _notes(wb, st, result, run)
+
+
+#: result.tables entries written as their own sheets (sheet name, contents line), in this order
+TABLE_SHEETS: dict[str, tuple[str, str]] = {
+    "paid_reconciliation": (
+        "Paid vs recomputed",
+        "Global Sum, MPIG, QOF and patients as paid beside this run's recomputation, with differences",
+    ),
+    "payments_equity": (
+        "Payments equity",
+        "Published payments and Global Sum per registered and weighted patient by deprivation quintile",
+    ),
+    "practice_changes": (
+        "Practice changes",
+        "Closed, merged or moved practices: which practice, which extracts disagree",
+    ),
+}
+
+
+def table_contents(result: AllocationResult, *, national: bool) -> list[tuple[str, str]]:
+    """Cover-sheet contents lines for the result.tables sheets this workbook will have."""
+    return [
+        TABLE_SHEETS[name]
+        for name in TABLE_SHEETS
+        if name in result.tables and (national or name != "payments_equity")
+    ]
+
+
+def _table_sheets(wb, st, result: AllocationResult, sub_icb: str | None) -> None:
+    """The paid reconciliation, payments equity (national only) and practice changes sheets."""
+    tables = result.tables
+    if "paid_reconciliation" in tables:
+        df = tables["paid_reconciliation"]
+        if sub_icb is not None:
+            df = df[(df["level"] == "sub_icb") & (df["code"].astype(str) == sub_icb)]
+        ws = wb.add_worksheet(TABLE_SHEETS["paid_reconciliation"][0])
+        cols = [
+            Col(c.header, c.key, c.kind, False, c.width) for c in _generic_cols(df)
+        ]  # no total row: England and not-in-run rows would be counted twice
+        _write_table(
+            wb,
+            ws,
+            st,
+            title="Paid (contracts extract) against this run's recomputation",
+            note="Money in pounds. Differences are recomputed minus paid. Recomputed capitation is the "
+            "global sum variant at this run's registered lists and parameters; the paid figures are the "
+            "published year's. 'not_in_run' totals paid practices this run has no registered list for.",
+            df=df.reset_index(drop=True),
+            cols=cols,
+            name="Paid_reconciliation_table",
+            freeze_cols=3,
+        )
+    if "payments_equity" in tables and sub_icb is None:
+        _payments_equity_sheet(wb, st, tables["payments_equity"])
+    if "practice_changes" in tables:
+        df = tables["practice_changes"]
+        if sub_icb is not None:
+            df = df[df["sub_icb_code"].astype(str) == sub_icb]
+        ws = wb.add_worksheet(TABLE_SHEETS["practice_changes"][0])
+        cols = [
+            Col("Practice code", "practice_code", width=12),
+            Col("Practice name", "practice_name", width=36),
+            Col("Sub-ICB code", "sub_icb_code", width=10),
+            Col("Change", "change", width=22),
+            Col("Extracts that disagree", "extracts", width=40),
+            Col("Detail", "detail", width=70),
+        ]
+        _write_table(
+            wb,
+            ws,
+            st,
+            title="Practice changes: practices the extracts disagree about",
+            note=f"{len(df)} rows. Practices missing from an extract, possible mergers (same postcode), "
+            "moves between sub-ICB locations and practices closed in ODS. None is dropped silently.",
+            df=df.reset_index(drop=True),
+            cols=cols,
+            name="Practice_changes_table",
+        )
+
+
+def _payments_equity_sheet(wb, st, equity: pd.DataFrame) -> None:
+    sheet = TABLE_SHEETS["payments_equity"][0]
+    ws = wb.add_worksheet(sheet)
+    cols = [Col(c.header, c.key, c.kind, False, c.width) for c in _generic_cols(equity)]
+    quintiles = equity[equity["deprivation_quintile"].astype(str).str.fullmatch(r"[1-5]")]
+    gap = equity[equity["deprivation_quintile"].astype(str) == "gap_q1_minus_q5"]
+    gap_text = ""
+    if len(gap):
+        gap_text = (
+            f" Most minus least deprived fifth: £{float(gap['payments_gbp_per_weighted'].iloc[0]):,.2f} "
+            "payments per weighted patient."
+        )
+    w = _write_table(
+        wb,
+        ws,
+        st,
+        title="Payments equity: published payments per patient by practice deprivation quintile",
+        note="From the contracts (payments) extract and practice deprivation scores. Quintiles of registered "
+        "population, 1 = most deprived fifth. Per-patient figures in pounds." + gap_text,
+        df=equity.reset_index(drop=True),
+        cols=cols,
+        name="Payments_equity_table",
+        freeze_cols=1,
+    )
+    names = [str(c) for c in equity.columns]
+    wanted = [n for n in ("payments_gbp_per_weighted", "global_sum_gbp_per_weighted") if n in names]
+    if wanted and len(quintiles):
+        chart = _bar_chart(
+            wb,
+            title="Payments per weighted patient by deprivation quintile",
+            sheet=sheet,
+            cat_col=0,
+            val_cols=[(names.index(n), cols[names.index(n)].header) for n in wanted],
+            first=w.first_data_row,
+            last=w.first_data_row + len(quintiles) - 1,  # the five quintiles, not the gap row
+            y_title="£ per weighted patient",
+            from_zero=True,
+        )
+        chart.set_x_axis({"name": "Deprivation quintile (1 = most deprived)"})
+        ws.insert_chart(w.last_data_row + 3, 0, chart)
 
 
 def _chart_anchor_row(ws) -> int:
@@ -1102,6 +1225,7 @@ def write_national_workbook(result: AllocationResult, path: Path, *, run: RunInf
             ("Components", "Which Carr-Hill components were applied or neutral, and why"),
             ("Data quality", "Validation warnings and quarantined rows"),
             ("Reconciliation", "Checks that every total reconciles to the penny"),
+            *table_contents(result, national=True),
             ("Notes", "Definitions, method, rounding rule, [x], input files with SHA-256"),
         ]
         _cover(wb, st, title=title, result=result, run=run, contents=contents, scope="England")

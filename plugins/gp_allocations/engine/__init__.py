@@ -5,7 +5,13 @@ Pure pandas, no Airflow. Parameters are data files under include/parameters (see
 
 from .allocate import aggregate, compute_allocations
 from .parameters import ParameterError, ParameterSet, list_parameter_sets, load_parameter_set
-from .reconcile import ImpliedPriceReport, implied_price_report
+from .reconcile import (
+    ImpliedPriceReport,
+    implied_price_report,
+    latest_practice_imd,
+    paid_reconciliation,
+    payments_equity,
+)
 from .weighted_list import BAND_MAP
 
 __all__ = [
@@ -16,6 +22,9 @@ __all__ = [
     "aggregate",
     "compute_allocations",
     "implied_price_report",
+    "latest_practice_imd",
     "list_parameter_sets",
     "load_parameter_set",
+    "paid_reconciliation",
+    "payments_equity",
 ]

@@ -30,12 +30,15 @@ import pandas as pd
 from gp_allocations.errors import InputError
 from gp_allocations.money import apportion, round_pence
 from gp_allocations.periods import Period
+from gp_allocations.practice_changes import detect_practice_changes
+from gp_allocations.practice_changes import summarise as summarise_changes
 from gp_allocations.results import LEVELS, AllocationResult
 
 from . import qof as qof_mod
 from . import weighted_list as wl
 from .deprivation import deprivation_index, practice_scores, quintiles
 from .parameters import COMPONENTS, ParameterSet, load_parameter_set
+from .reconcile import latest_practice_imd, paid_reconciliation, payments_equity
 
 GLOBAL_SUM = "global_sum"
 DEPRIVATION_WEIGHTED = "deprivation_weighted"
@@ -325,6 +328,7 @@ def compute_allocations(
     cap_lsoa = _given(extracts, "capitation_lsoa")
     dep_lsoa = _given(extracts, "deprivation_lsoa")
     chars = _given(extracts, "practice_characteristics")
+    dep_practice = _given(extracts, "deprivation_practice")
 
     comps: dict[str, wl.Component] = {"age_sex": age_comp}
     in_formula = set(params.components)
@@ -350,6 +354,21 @@ def compute_allocations(
         scores, coverage, n = practice_scores(cap_lsoa, dep_lsoa, practices)
         notes += n
         absent = "no practice LSOA has a deprivation score: neutral 1.0"
+    elif dep_practice is not None:
+        # Fingertips practice scores: IMD only (no health deprivation score), so quintiles and the equity
+        # view work but the deprivation_weighted variant has nothing to weight by and stays neutral
+        latest = latest_practice_imd(dep_practice).set_index("practice_code")
+        scores["imd_score"] = latest["imd_score"].reindex(practices).astype(float)
+        years = latest["imd_year"].reindex(practices).dropna().astype(int).value_counts().sort_index()
+        absent = (
+            "practice deprivation scores (deprivation_practice) have no health deprivation score and no "
+            "LSOA extracts were given: neutral 1.0"
+        )
+        notes.append(
+            "deprivation: practice IMD scores from the deprivation_practice extract, latest edition per "
+            f"practice ({', '.join(f'IMD {y}: {n} practices' for y, n in years.items()) or 'none'}); "
+            f"{int(scores['imd_score'].isna().sum())} practices without a score; {absent}"
+        )
     else:
         absent = (
             f"no {'capitation_lsoa' if cap_lsoa is None else 'deprivation_lsoa'} extract given: neutral 1.0"
@@ -526,6 +545,14 @@ def compute_allocations(
         "amounts are annual values at the quarter's registered list; a quarter's payment is one quarter"
     )
     equity = _equity(df, variants, paid is not None) if quint.notna().any() else None
+    tables: dict[str, pd.DataFrame] = {}
+    if paid is not None:
+        tables["paid_reconciliation"] = paid_reconciliation(df, contracts)
+        if dep_practice is not None:
+            tables["payments_equity"] = payments_equity(contracts, dep_practice)
+    changes = detect_practice_changes(extracts)
+    tables["practice_changes"] = changes
+    notes += summarise_changes(changes)
     result = AllocationResult(
         period=period.slug,
         parameter_set=params.name,
@@ -541,5 +568,6 @@ def compute_allocations(
         notes=notes,
         equity=equity,
         lsoa_coverage=coverage,
+        tables=tables,
     )
     return result

@@ -95,3 +95,154 @@ def implied_price_report(
     outliers = sel.loc[out_mask, cols].sort_values("practice_code").reset_index(drop=True)
     summary["outliers"] = len(outliers)
     return ImpliedPriceReport(summary=summary, outliers=outliers)
+
+
+#: published money and list columns carried per practice into the paid reconciliation
+_PAID = (
+    "paid_registered_patients",
+    "paid_weighted_patients",
+    "paid_global_sum_pence",
+    "paid_mpig_pence",
+    "paid_qof_pence",
+)
+
+
+def paid_reconciliation(practices: pd.DataFrame, contracts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What was paid (contracts extract) beside the run's own recomputation, per sub-ICB and England.
+
+    ``practices`` is ``AllocationResult.practices`` with the paid_* columns (a run with contracts). One
+    row per sub-ICB location of the run, then an ``england`` row. Money columns are exact integer pennies;
+    differences are recomputed minus paid: capitation against Global Sum, capitation against Global Sum
+    plus MPIG, and QOF. When ``contracts`` is given, an extra row ``not_in_run`` totals the paid practices
+    the run has no registered list for (closed, merged or missing from the age-sex extract), so England's
+    published total is accounted for in full rather than silently dropped.
+    """
+    cols = ["registered_patients", "weighted_list__global_sum", "capitation_pence__global_sum", "qof_pence"]
+    df = practices.assign(
+        practices_paid=(practices["paid_registered_patients"] > 0).astype("int64"),
+    )
+    sums = [*_PAID, *cols, "practices_paid"]
+    g = df.groupby("sub_icb_code", sort=True)
+    out = g[sums].sum()
+    out.insert(0, "practices", g.size().astype("int64"))
+    out.insert(0, "name", g["sub_icb_name"].first())
+    out = out.rename_axis("code").reset_index()
+    out.insert(0, "level", "sub_icb")
+    england = {"level": "england", "code": "E92000001", "name": "England", "practices": len(df)}
+    england.update({c: df[c].sum() for c in sums})
+    rows = [out, pd.DataFrame([england])]
+    if contracts is not None:
+        extra = contracts[~contracts["practice_code"].isin(practices["practice_code"])]
+        rows.append(
+            pd.DataFrame(
+                [
+                    {
+                        "level": "not_in_run",
+                        "code": "",
+                        "name": "Paid practices without a registered list in this run",
+                        "practices": len(extra),
+                        "paid_registered_patients": float(extra["registered_patients"].sum()),
+                        "paid_weighted_patients": float(extra["weighted_patients"].sum()),
+                        "paid_global_sum_pence": int(extra["global_sum_pence"].sum()),
+                        "paid_mpig_pence": int(extra["mpig_pence"].sum()),
+                        "paid_qof_pence": int(extra["qof_pence"].sum()),
+                        "registered_patients": 0,
+                        "weighted_list__global_sum": 0.0,
+                        "capitation_pence__global_sum": 0,
+                        "qof_pence": 0,
+                        "practices_paid": int((extra["registered_patients"] > 0).sum()),
+                    }
+                ]
+            )
+        )
+    out = pd.concat(rows, ignore_index=True)
+    for c in (
+        "paid_global_sum_pence",
+        "paid_mpig_pence",
+        "paid_qof_pence",
+        "capitation_pence__global_sum",
+        "qof_pence",
+        "registered_patients",
+        "practices_paid",
+        "practices",
+    ):
+        out[c] = out[c].astype("int64")
+    out = out.rename(
+        columns={
+            "registered_patients": "run_registered_patients",
+            "weighted_list__global_sum": "run_weighted_patients",
+            "capitation_pence__global_sum": "recomputed_capitation_pence",
+            "qof_pence": "recomputed_qof_pence",
+        }
+    )
+    out["difference_capitation_vs_global_sum_pence"] = (
+        out["recomputed_capitation_pence"] - out["paid_global_sum_pence"]
+    ).astype("int64")
+    out["difference_capitation_vs_global_sum_and_mpig_pence"] = (
+        out["recomputed_capitation_pence"] - out["paid_global_sum_pence"] - out["paid_mpig_pence"]
+    ).astype("int64")
+    out["difference_qof_pence"] = (out["recomputed_qof_pence"] - out["paid_qof_pence"]).astype("int64")
+    return out
+
+
+def latest_practice_imd(deprivation_practice: pd.DataFrame) -> pd.DataFrame:
+    """One row per practice: the IMD score of the latest edition (imd_year) published for it."""
+    dp = deprivation_practice.dropna(subset=["imd_score"])
+    dp = dp.sort_values(["practice_code", "imd_year"], kind="mergesort")
+    return dp.drop_duplicates("practice_code", keep="last")[["practice_code", "imd_year", "imd_score"]]
+
+
+def payments_equity(
+    contracts: pd.DataFrame, deprivation_practice: pd.DataFrame, *, imd_year: int | None = None
+) -> pd.DataFrame:
+    """Published NHS payments and Global Sum per registered and per weighted patient by deprivation quintile.
+
+    Practices are those in the payments extract with a deprivation score (``imd_year`` edition, default the
+    latest edition per practice) and a positive registered list. Quintiles are cut on registered population,
+    most deprived first (``deprivation.quintiles``): quintile 1 holds the most deprived fifth of patients.
+    Per-patient figures are quintile totals divided by quintile list totals, in pounds. The last row
+    (``gap_q1_minus_q5``) is quintile 1 minus quintile 5.
+    """
+    from .deprivation import quintiles
+
+    if imd_year is None:
+        scores = latest_practice_imd(deprivation_practice)
+    else:
+        scores = deprivation_practice[deprivation_practice["imd_year"] == imd_year]
+        scores = scores.drop_duplicates("practice_code")
+    c = contracts.drop_duplicates("practice_code").merge(
+        scores[["practice_code", "imd_score"]], on="practice_code", how="inner"
+    )
+    c = c[pd.to_numeric(c["registered_patients"], errors="coerce") > 0].set_index("practice_code")
+    # quintiles() works on whole patients: round the published average list (x.25 patients) to the nearest
+    reg_int = c["registered_patients"].astype(float).round().astype("int64")
+    c["deprivation_quintile"] = quintiles(c["imd_score"].astype(float), reg_int)
+    c["_imd_n"] = c["imd_score"] * c["registered_patients"]
+    g = c.groupby("deprivation_quintile", sort=True)
+    out = g[
+        ["registered_patients", "weighted_patients", "total_payments_pence", "global_sum_pence", "_imd_n"]
+    ].sum()
+    out.insert(0, "practices", g.size().astype("int64"))
+    out["imd_score"] = out.pop("_imd_n") / out["registered_patients"]
+    reg, wgt = out["registered_patients"], out["weighted_patients"]
+    out["payments_gbp_per_registered"] = out["total_payments_pence"] / reg / 100
+    out["payments_gbp_per_weighted"] = out["total_payments_pence"] / wgt / 100
+    out["global_sum_gbp_per_registered"] = out["global_sum_pence"] / reg / 100
+    out["global_sum_gbp_per_weighted"] = out["global_sum_pence"] / wgt / 100
+    out = out.rename_axis("deprivation_quintile").reset_index()
+    out["deprivation_quintile"] = out["deprivation_quintile"].astype(str)
+    out["total_payments_pence"] = out["total_payments_pence"].astype("int64")
+    out["global_sum_pence"] = out["global_sum_pence"].astype("int64")
+    per = [c for c in out.columns if "_gbp_per_" in c]
+    q1, q5 = out[out["deprivation_quintile"] == "1"], out[out["deprivation_quintile"] == "5"]
+    if len(q1) and len(q5):
+        gap = {"deprivation_quintile": "gap_q1_minus_q5", "practices": 0}
+        gap.update({k: float(q1[k].iloc[0] - q5[k].iloc[0]) for k in [*per, "imd_score"]})
+        for k in ("registered_patients", "weighted_patients"):
+            gap[k] = float(q1[k].iloc[0] - q5[k].iloc[0])
+        gap["total_payments_pence"] = int(
+            q1["total_payments_pence"].iloc[0] - q5["total_payments_pence"].iloc[0]
+        )
+        gap["global_sum_pence"] = int(q1["global_sum_pence"].iloc[0] - q5["global_sum_pence"].iloc[0])
+        out = pd.concat([out, pd.DataFrame([gap])], ignore_index=True)
+    return out
