@@ -297,10 +297,73 @@ def iter_sources(path: Path, display_name: str | None = None) -> Iterator[Source
     yield Source(name, kind, path.read_bytes())
 
 
-def _first_records(src: Source, n: int = 2) -> list[list[str]]:
-    """The first n records, all as text (header included, if there is one)."""
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_DELIMITERS = (";", "\t", "|")
+
+
+def check_text(src: Source) -> None:
+    """A CSV must be text: UTF-16 (Excel's "Unicode Text") and binary files fail here, clearly."""
     if not src.raw.replace(_BOM, b"").strip():
         raise InputError("file is empty", file=src.display, rule="file:empty")
+    if src.raw.startswith(_UTF16_BOMS):
+        raise InputError(
+            "file is UTF-16 encoded (it starts with a UTF-16 byte order mark); save it as CSV in UTF-8 or "
+            "latin-1",
+            file=src.display,
+            row=1,
+            rule="file:encoding",
+        )
+    nul = src.raw.find(b"\x00", 0, 1 << 16)
+    if nul >= 0:
+        raise InputError(
+            f"file is not text (a NUL byte at byte {nul}): is it a spreadsheet, image or archive saved "
+            "under a .csv name?",
+            file=src.display,
+            row=1,
+            rule="file:encoding",
+        )
+
+
+def check_delimiter(src: Source, header: list[str]) -> None:
+    """A header read as one column holding ';', tab or '|' is a file saved with another delimiter."""
+    if len(header) != 1:
+        return
+    for sep in _DELIMITERS:
+        count = header[0].count(sep)
+        if count:
+            shown = "tab" if sep == "\t" else repr(sep)
+            raise LayoutError(
+                f"the header is one column holding {count} {shown} characters: the file looks "
+                f"{shown}-separated; published NHS files are comma-separated, save it as CSV "
+                "(comma delimited)",
+                file=src.display,
+                row=1,
+                rule="file:delimiter",
+            )
+
+
+def check_duplicate_columns(src: Source, header: list[str], layouts: list[LayoutSpec]) -> None:
+    """Two header cells with one (normalised) name that a layout reads: which one holds the data?"""
+    used = {k for spec in layouts for k in spec.columns}
+    positions: dict[str, list[int]] = {}
+    for i, col in enumerate(header, 1):
+        positions.setdefault(normalise(col), []).append(i)
+    for norm, where in positions.items():
+        if len(where) > 1 and norm in used:
+            name = display(header[where[0] - 1])
+            raise LayoutError(
+                f"the header has {len(where)} columns named {name!r} (columns "
+                f"{' and '.join(str(w) for w in where)}): which one holds the data is ambiguous",
+                file=src.display,
+                row=1,
+                column=name,
+                rule="layout:duplicate-column",
+            )
+
+
+def _first_records(src: Source, n: int = 2) -> list[list[str]]:
+    """The first n records, all as text (header included, if there is one)."""
+    check_text(src)
     frame = pd.read_csv(
         io.BytesIO(src.raw),
         encoding=src.encoding(),
@@ -347,6 +410,8 @@ def recognise_source(src: Source, extract: str | None = None) -> tuple[LayoutSpe
     else:
         records = _first_records(src)
         header = records[0]
+        check_delimiter(src, header)
+        check_duplicate_columns(src, header, [s for s in layouts if s.fmt == "csv" and s.header])
         fits = [s for s in layouts if s.fmt == "csv" and s.header and not s.missing(header)]
         if not fits:
             for spec in layouts:
@@ -377,7 +442,10 @@ def _layout_error(
     message = f"columns do not match {what}. Found columns: {found}. Closest known layouts:\n" + "\n".join(
         lines
     )
-    return LayoutError(message, file=display_name, rule="layout")
+    # name the columns the closest layout lacks: usually the one column renamed or left out
+    closest = ranked[0][1].missing(header) if ranked and header else []
+    column = ", ".join(closest) if closest else None
+    return LayoutError(message, file=display_name, row=1 if header else None, column=column, rule="layout")
 
 
 def recognise(path: Path, *, display_name: str | None = None) -> tuple[str, LayoutSpec]:

@@ -12,6 +12,7 @@ per row except for money values outside the plain ``-1234.56`` form (rare; money
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "excel_serial",  # 31138
 )
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -100,6 +102,91 @@ def _read_table(src: Source, spec: LayoutSpec, header: list[str]) -> tuple[pd.Da
     return frame, found
 
 
+def check_field_counts(src: Source, header: list[str]) -> None:
+    """Every record has as many fields as the header: a short last record is a cut-off download, any
+    other short or long record an unquoted delimiter. pandas would pad or drop the fields silently."""
+    data = src.raw[len(_BOM) :] if src.raw.startswith(_BOM) else src.raw
+    expected = len(header)
+    if b'"' in data:
+        counts, ends_open = _field_counts_quoted(data, src)
+    else:
+        # no quotes: a record is a line and its fields are its commas + 1, counted without a Python loop
+        arr = np.frombuffer(data, dtype=np.uint8)
+        newlines = np.flatnonzero(arr == 10)
+        line_of_comma = np.searchsorted(newlines, np.flatnonzero(arr == 44))
+        n_lines = len(newlines) + (0 if data.endswith(b"\n") else 1)
+        counts = np.bincount(line_of_comma, minlength=n_lines)[:n_lines] + 1
+        starts = np.concatenate(([0], newlines + 1))[:n_lines]
+        ends = np.concatenate((newlines, [len(arr)]))[:n_lines]
+        length = ends - starts - (arr[np.maximum(ends - 1, 0)] == 13)  # a CR before LF is not content
+        counts[length <= 0] = 0  # blank lines carry no data and keep their row number
+        ends_open = not data.endswith(b"\n")
+    bad = np.flatnonzero((counts != expected) & (counts != 0))
+    bad = bad[bad > 0]  # the header defines the count
+    if not len(bad):
+        return
+    first = int(bad[0])
+    row, fields = first + 1, int(counts[first])
+    if fields < expected and ends_open and first == len(counts) - 1:
+        raise InputError(
+            f"the file ends part-way through row {row} ({fields} of {expected} fields): the download or "
+            "copy was cut short; fetch the file again",
+            file=src.display,
+            row=row,
+            column=display(header[fields - 1]),
+            rule="file:truncated",
+        )
+    more = f" ({len(bad) - 1} more row(s) like it)" if len(bad) > 1 else ""
+    where = display(header[-1]) if fields > expected else display(header[fields - 1])
+    what = "more" if fields > expected else "fewer"
+    raise InputError(
+        f"row {row} has {fields} fields where the header has {expected}: {what} fields than columns "
+        f"(an unquoted comma in a value, or a value left out), so the columns would shift{more}",
+        file=src.display,
+        row=row,
+        column=where,
+        rule="file:field-count",
+    )
+
+
+def _field_counts_quoted(data: bytes, src: Source) -> tuple[np.ndarray, bool]:
+    """Fields per record (0 for a blank line) of a file with quoted cells, in the csv module's reading."""
+    text = data.decode(src.encoding().replace("utf-8-sig", "utf-8"))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        counts = np.fromiter((len(r) for r in reader), dtype=np.int64)
+    except csv.Error as exc:
+        raise InputError(
+            f"the file cannot be read as CSV after row {reader.line_num}: {exc} (an unclosed quote, or "
+            "the file was cut short)",
+            file=src.display,
+            row=reader.line_num,
+            rule="file:csv",
+        ) from exc
+    return counts, not data.endswith(b"\n")
+
+
+def _one_extract_date(dates: pd.Series, values: pd.Series, rows: pd.Series, src: str, column: str) -> None:
+    """A file is one extract: two extract dates in it are two periods mixed (concatenated files)."""
+    distinct = dates.dropna().unique()
+    if len(distinct) <= 1:
+        return
+    known = dates.notna().to_numpy()
+    base = known.nonzero()[0][0]
+    other = (dates != dates.iloc[base]) & dates.notna()
+    at = other.to_numpy().nonzero()[0][0]
+    count = int(other.sum())
+    raise InputError(
+        f"extract date {values.iloc[at]!r} differs from {values.iloc[base]!r} on row {int(rows.iloc[base])} "
+        f"({count} row(s) carry another date; {len(distinct)} dates in all): one file holds one extract, "
+        "so two periods are mixed in this file",
+        file=src,
+        row=int(rows.iloc[at]),
+        column=column,
+        rule="file:one-extract-date",
+    )
+
+
 def _clean_text(series: pd.Series, null_values: tuple[str, ...]) -> pd.Series:
     """Strip, and make empty strings and the layout's null markers missing."""
     text = series.astype("str").str.strip()
@@ -114,8 +201,11 @@ def _fail(values: pd.Series, bad: pd.Series, rows: pd.Series, src: str, column: 
     first = bad.to_numpy().nonzero()[0][0]
     count = int(bad.sum())
     more = f" ({count - 1} more row(s) like it)" if count > 1 else ""
+    text = "the cell is blank but a value is required" if rule == "required" else (
+        f"value {values.iloc[first]!r} is not {what}"
+    )
     raise InputError(
-        f"value {values.iloc[first]!r} is not {what}{more}",
+        f"{text}{more}",
         file=src,
         row=int(rows.iloc[first]),
         column=column,
@@ -255,6 +345,8 @@ def _header_value(spec: LayoutSpec, canonical: str, header: list[str]) -> str | 
 
 def _standardise_source(src: Source, spec: LayoutSpec, header: list[str]) -> tuple[pd.DataFrame, list[str]]:
     schema = schema_for(spec.extract)
+    if spec.fmt == "csv" and spec.header:
+        check_field_counts(src, header)
     raw, found = _read_table(src, spec, header)
     # blank lines (and Excel's empty trailing rows) carry no data
     blank = pd.Series(True, index=raw.index)
@@ -291,6 +383,8 @@ def _standardise_source(src: Source, spec: LayoutSpec, header: list[str]) -> tup
             out[col.name] = _to_pence(values, rows, src.display, published, col.nullable)
         elif col.dtype == "date":
             out[col.name] = _to_date(values, rows, src.display, published, spec.date_formats)
+            if col.name == "extract_date":
+                _one_extract_date(out[col.name], values, rows, src.display, published)
         else:  # pragma: no cover - extracts.py only uses the five dtypes above
             raise ValueError(f"unknown dtype {col.dtype!r}")
     frame = pd.DataFrame(out, index=raw.index)
@@ -376,6 +470,7 @@ def standardise(extract: str, paths: list[Path], *, display_names: list[str] | N
         raise ValueError("display_names must match paths one for one")
     frames: list[pd.DataFrame] = []
     specs: list[LayoutSpec] = []
+    headers: list[list[str]] = []
     source_columns: list[str] = []
     encodings: list[str] = []
     names: list[str] = []
@@ -388,6 +483,7 @@ def standardise(extract: str, paths: list[Path], *, display_names: list[str] | N
             frame, cols = _standardise_source(src, spec, header)
             frames.append(frame)
             specs.append(spec)
+            headers.append(header)
             names.append(src.display)
             encodings.append(src.encoding())
             source_columns.extend(c for c in cols if c not in source_columns)
@@ -398,6 +494,8 @@ def standardise(extract: str, paths: list[Path], *, display_names: list[str] | N
                     raw_periods.append(_max_text(src, spec, period_col))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame = frame[[*schema.column_names, "_file", "_row"]]
+    # validation names columns as the user's file does (parquet keeps attrs between stages)
+    frame.attrs["source_columns"] = _published_names(specs[0], headers[0], schema.column_names)
     layout = ",".join(dict.fromkeys(s.name for s in specs))
     era = "; ".join(dict.fromkeys(s.era for s in specs))
     return Standardised(
@@ -410,6 +508,16 @@ def standardise(extract: str, paths: list[Path], *, display_names: list[str] | N
         encoding=",".join(dict.fromkeys(encodings)),
         files=names,
     )
+
+
+def _published_names(spec: LayoutSpec, header: list[str], canonical: list[str]) -> dict[str, str]:
+    """Canonical column -> the column name as published in the (first) file."""
+    found = spec.resolve(header) if spec.header else {k: k for k in spec.columns}
+    names: dict[str, str] = {}
+    for key, target in spec.columns.items():
+        if target in canonical and target not in names and key in found:
+            names[target] = display(found[key])
+    return names
 
 
 def _max_text(src: Source, spec: LayoutSpec, column: str) -> str:

@@ -95,6 +95,35 @@ class ValidationReport:
             f"{row['value']}; {int(first['failing_rows'])} row(s) in all"
         )
 
+    def error_summary(self) -> str | None:
+        """What a data engineer reads when validation stops the run: the first failing row as
+        ``file F, row R, column 'C', rule R: ...`` (the form of every input error), what the rule
+        checks, and which other error rules failed."""
+        errors = self.errors()
+        if errors.empty:
+            return None
+        first = errors.iloc[0]
+        q = self.quarantine
+        rows = q[(q["rule"] == first["rule"]) & (q["severity"] == "error")]
+        if first["extract"] != CROSS_EXTRACT:
+            rows = rows[rows["extract"] == first["extract"]]
+        if first["column"]:
+            same_col = rows[rows["column"].astype(str) == str(first["column"])]
+            rows = same_col if not same_col.empty else rows
+        failing = int(first["failing_rows"])
+        if rows.empty:
+            head = f"extract {first['extract']}, rule {first['rule']}: {first['message']}"
+        else:
+            row = rows.iloc[0]
+            what = re.sub(r"^\d+ row\(s\) failed: ", "", str(first["message"]))
+            head = (
+                f"file {row['file']}, row {row['row']}, column {str(row['column'])!r}, rule {first['rule']}: "
+                f"value {str(row['value'])!r} fails {first['expectation_type']} ({what})"
+            )
+        others = sorted(set(errors["rule"]) - {first["rule"]})
+        tail = f"; other error rule(s) failed: {', '.join(others)}" if others else ""
+        return f"{head}; {failing} row(s) in all{tail}. Failing rows are listed in the run's quarantine.csv"
+
     def raise_for_errors(self) -> None:
         """Raise ValidationFailed naming the first error, if any error rule failed."""
         line = self.first_error_line()
