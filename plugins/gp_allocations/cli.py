@@ -4,6 +4,7 @@ Commands:
   generate   write sample extracts in the published NHS layouts (deterministic from --seed)
   inspect    say which extract and layout era a file is, its period, rows and canonical columns
   run        run every stage of the nightly pipeline once, without a scheduler
+  stage      (maintenance) run ONE stage of a run again, e.g. after a crash: what an Airflow retry does
   period     print the reporting period containing a date (default: today)
 """
 
@@ -78,6 +79,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+STAGE_NAMES = ("pull", "standardise", "validate", "load", "compute", "publish")
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    """One stage of a run, by name. Every stage is idempotent per (period, run id): running it again with
+    the same run id after a crash, kill or database restart is exactly what an Airflow task retry does."""
+    from . import pipeline
+
+    ctx = RunContext(
+        run_id=args.run_id,
+        period=Period.parse(args.period).slug,
+        variant=args.variant,
+        parameter_set=args.parameter_set,
+        price_per_weighted_patient=args.price,
+        source=args.source or default_source(),
+    )
+    summary = getattr(pipeline, f"stage_{args.name}")(ctx)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
 def cmd_period(args: argparse.Namespace) -> int:
     day = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
     print(Period.containing(day).slug)
@@ -85,8 +107,11 @@ def cmd_period(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gp_allocations", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m gp_allocations",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write sample extracts in the published layouts")
@@ -109,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--price", help="price per weighted patient in pounds, e.g. 123.34")
     run.add_argument("--run-id")
     run.set_defaults(func=cmd_run)
+
+    stg = sub.add_parser("stage", help="(maintenance) run one stage of a run again, as a task retry would")
+    stg.add_argument("name", choices=STAGE_NAMES)
+    stg.add_argument("--run-id", required=True, help="the run to continue (same id = same run folder)")
+    stg.add_argument("--period", required=True)
+    stg.add_argument("--source", help="folder or URI of the extracts (default: GP_ALLOC_SOURCE)")
+    stg.add_argument("--variant", default="global_sum")
+    stg.add_argument("--parameter-set", default="carr_hill_2004")
+    stg.add_argument("--price", help="price per weighted patient in pounds, e.g. 123.34")
+    stg.set_defaults(func=cmd_stage)
 
     per = sub.add_parser("period", help="the reporting period containing a date")
     per.add_argument("--date", help="ISO date (default: today)")

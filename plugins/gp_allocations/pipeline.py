@@ -7,6 +7,7 @@ through task-to-task memory, so any stage can be retried alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from decimal import Decimal
@@ -92,7 +93,7 @@ def stage_validate(ctx: RunContext) -> dict:
     for _, w in warnings.iterrows():
         log.warning("validation warning: %s", w.get("message"))
     if not report.passed:
-        raise ValidationFailed(report.first_error_line())
+        raise ValidationFailed(report.error_summary())
     return {
         "passed": True,
         "warnings": len(warnings),
@@ -206,11 +207,31 @@ def _load_result(ctx: RunContext):
     return load_result(ctx.compute_dir / _RESULT_DIR)
 
 
+_PUBLISH_BASE = "publish_base.json"
+
+
+def _read_publish_base(ctx: RunContext):
+    """The run id ``latest`` pointed at when this run started publishing (None: nothing published yet).
+
+    Without the record (a run prepared by older code) no check is made.
+    """
+    from .publish import ANY_LATEST
+
+    path = ctx.run_dir / _PUBLISH_BASE
+    if not path.is_file():
+        return ANY_LATEST
+    return json.loads(path.read_text())["latest_run_id"]
+
+
 def stage_publish_prepare(ctx: RunContext) -> list[str]:
-    """Start a clean staging folder for the run; return the sub-ICB codes to write (one task each)."""
+    """Start a clean staging folder for the run; return the sub-ICB codes to write (one task each).
+
+    Also notes which run ``latest`` points at now: finalise refuses to publish over a different run
+    that another DAG run published in the meantime.
+    """
     import shutil
 
-    from .publish import check_component, stage_dir
+    from .publish import check_component, latest_run, stage_dir
 
     result = _load_result(ctx)
     codes = sorted(str(c) for c in result.practices["sub_icb_code"].unique())
@@ -219,6 +240,11 @@ def stage_publish_prepare(ctx: RunContext) -> list[str]:
     staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
     shutil.rmtree(staging)  # leftovers of an earlier failed attempt must not leak into this run
     staging.mkdir(parents=True)
+    latest = latest_run(Path(ctx.output_root), ctx.period)
+    base = ctx.run_dir / _PUBLISH_BASE
+    tmp = base.with_name(base.name + ".tmp")
+    tmp.write_text(json.dumps({"latest_run_id": latest.name if latest else None}))
+    tmp.replace(base)
     return codes
 
 
@@ -241,8 +267,10 @@ def stage_publish_national(ctx: RunContext) -> dict:
 
 
 def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
-    """Write the manifest, move the run into place at once, point ``latest`` at it, record it."""
-    from .publish import MANIFEST, build_manifest, finalise, sha256_of, stage_dir
+    """Under the period lock: publish a new version (manifest with ``changes``, one rename, ``latest``
+    last), or record 'unchanged' when the content equals the latest run's. Recorded in the warehouse."""
+    from .errors import PublishError
+    from .publish import MANIFEST, build_manifest, finalise_run, sha256_of, stage_dir
     from .warehouse import make_engine, record_publication
 
     result = _load_result(ctx)
@@ -254,27 +282,79 @@ def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
         period_slug=ctx.period,
         run_id=ctx.run_id,
     )
-    final = finalise(staging, Path(ctx.output_root), ctx.period, ctx.run_id, manifest)
+    record = {
+        "period": ctx.period,
+        "run_id": ctx.run_id,
+        "parameter_set": result.parameter_set,
+        "selected_variant": result.selected_variant,
+    }
+    try:
+        outcome = finalise_run(
+            staging,
+            Path(ctx.output_root),
+            ctx.period,
+            ctx.run_id,
+            manifest,
+            skip_unchanged=True,
+            expected_latest=_read_publish_base(ctx),
+        )
+    except PublishError:
+        try:  # best effort: the warehouse may be the thing that is down
+            record_publication(
+                make_engine(ctx.warehouse_url),
+                **record,
+                status="failed",
+                output_dir=None,
+                manifest_sha256=None,
+            )
+        except Exception:  # the publish error is the one to report
+            log.warning("could not record the failed publication in the warehouse", exc_info=True)
+        raise
+    final = outcome.directory
     record_publication(
         make_engine(ctx.warehouse_url),
-        period=ctx.period,
-        run_id=ctx.run_id,
-        status="published",
-        parameter_set=result.parameter_set,
-        selected_variant=result.selected_variant,
+        **record,
+        status=outcome.status,
         output_dir=str(final),
         manifest_sha256=sha256_of(final / MANIFEST),
     )
-    log.info("published %s files to %s; manifest %s", len(files), final, final / MANIFEST)
-    return {"directory": str(final), "manifest": str(final / MANIFEST), "workbooks": len(files)}
+    if outcome.status == "unchanged":
+        log.info(
+            "content unchanged since run %s: no new version published (%s)", outcome.previous_run_id, final
+        )
+    else:
+        log.info("published %s files to %s; manifest %s", len(files), final, final / MANIFEST)
+    return {
+        "status": outcome.status,
+        "directory": str(final),
+        "manifest": str(final / MANIFEST),
+        "workbooks": len(files),
+        "previous_run_id": outcome.previous_run_id,
+    }
 
 
 def stage_publish(ctx: RunContext) -> dict:
-    """All of publishing in one call (the CLI's way; the DAG maps one task per sub-ICB instead)."""
-    codes = stage_publish_prepare(ctx)
-    files = [stage_publish_sub_icb(ctx, code) for code in codes]
-    files.append(stage_publish_national(ctx))
-    return stage_publish_finalise(ctx, files)
+    """All of publishing in one call (the CLI's way; the DAG maps one task per sub-ICB instead).
+
+    On failure the run's staging folder is removed (a full disk gets its space back); published runs and
+    ``latest`` are never touched by a failure.
+    """
+    import shutil
+
+    from .publish import stage_dir
+
+    try:
+        codes = stage_publish_prepare(ctx)
+        files = [stage_publish_sub_icb(ctx, code) for code in codes]
+        files.append(stage_publish_national(ctx))
+        return stage_publish_finalise(ctx, files)
+    except Exception:
+        from .errors import PublishError
+
+        # PublishError here: the output root itself is unusable, so there is no staging folder to remove
+        with contextlib.suppress(PublishError):
+            shutil.rmtree(stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id), ignore_errors=True)
+        raise
 
 
 STAGES = (stage_pull, stage_standardise, stage_validate, stage_load, stage_compute, stage_publish)

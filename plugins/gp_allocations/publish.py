@@ -14,15 +14,28 @@ one task per sub-ICB; ``publish`` does everything in one call.
 
 The manifest is deterministic: sorted keys, no clock reads (times appear only if they came in with the
 run metadata, e.g. the fetch time of an input file).
+
+Reruns and concurrency: ``finalise_run`` works under an exclusive per-period lock
+(``<output root>/.locks/<period>.lock``, released by the kernel if the process dies). Under the lock it
+compares the run's manifest *content* (``manifest_content``: everything except run-specific values such as
+the run id, input fetch times and sources, the Data Docs location and the workbooks' own bytes, which embed
+the run id) with the ``latest`` run's; if equal it can record "unchanged" instead of a new version. Else the
+new manifest gets a ``changes`` section (inputs, per sub-ICB totals, parameters) against the run it
+replaces. A run that started from one ``latest`` refuses to publish over another that appeared meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import math
 import os
 import shutil
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +54,10 @@ MANIFEST = "manifest.json"
 LATEST_LINK = "latest"
 LATEST_FILE = "LATEST"
 MANIFEST_VERSION = 1
+LOCKS = ".locks"
+LOCK_SUFFIX = ".lock"
+LOCK_TIMEOUT_SECONDS = 900.0
+ANY_LATEST = object()  # finalise_run(expected_latest=ANY_LATEST): do not check that latest stayed put
 
 
 @dataclass
@@ -50,6 +67,7 @@ class PublishedRun:
     directory: Path
     manifest_path: Path
     manifest: dict
+    status: str = "published"  # or "unchanged": directory is then the earlier run with the same content
 
     @property
     def files(self) -> list[dict]:
@@ -114,8 +132,35 @@ def stage_dir(output_root: Path, period_slug: str, run_id: str) -> Path:
         root / STAGING / check_component(period_slug, "period") / check_component(safe_name(run_id), "run id")
     )
     path = _inside(root, path)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PublishError(
+            f"cannot create the staging folder {path} under the output root {root}: {_reason(exc)}; "
+            "nothing was published and the previous published outputs are untouched"
+        ) from exc
     return path
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind an exception, if any (XlsxWriter wraps 'disk full' in FileCreateError)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OSError):
+            return exc
+        if exc.args and isinstance(exc.args[0], OSError):
+            return exc.args[0]
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    """A short, readable cause: 'No space left on device' rather than a traceback."""
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full (no space left on device)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"not writable ({exc.strerror})"
+    return exc.strerror or str(exc)
 
 
 def stage_sub_icb_workbook(
@@ -127,7 +172,17 @@ def stage_sub_icb_workbook(
     if rows == 0:
         raise PublishError(f"sub-ICB {sub_icb_code!r} has no practices in this result")
     path = _inside(Path(staging), Path(staging) / sub_icb_file_name(period_slug, sub_icb_code))
-    write_sub_icb_workbook(result, sub_icb_code, path, run=run)
+    try:
+        write_sub_icb_workbook(result, sub_icb_code, path, run=run)
+    except Exception as exc:
+        cause = _os_error(exc)
+        if cause is None:
+            raise
+        path.unlink(missing_ok=True)
+        raise PublishError(
+            f"could not write {path.name} into the staging folder: {_reason(cause)}; "
+            "the previous published outputs are untouched"
+        ) from exc
     return file_entry(path, kind="sub_icb", rows=rows, sub_icb_code=sub_icb_code)
 
 
@@ -136,7 +191,17 @@ def stage_national_workbook(
 ) -> dict:
     """Write the national workbook into the staging folder; return its manifest entry."""
     path = _inside(Path(staging), Path(staging) / national_file_name(period_slug))
-    write_national_workbook(result, path, run=run)
+    try:
+        write_national_workbook(result, path, run=run)
+    except Exception as exc:
+        cause = _os_error(exc)
+        if cause is None:
+            raise
+        path.unlink(missing_ok=True)
+        raise PublishError(
+            f"could not write {path.name} into the staging folder: {_reason(cause)}; "
+            "the previous published outputs are untouched"
+        ) from exc
     return file_entry(path, kind="national", rows=len(result.practices))
 
 
@@ -188,6 +253,17 @@ def sub_icb_totals(result: AllocationResult) -> dict[str, dict]:
     return out
 
 
+def results_sha256(result: AllocationResult) -> str:
+    """SHA-256 of every practice's figures (columns and rows sorted): equal digests, equal numbers.
+
+    The workbooks embed the run id, so their bytes differ between runs; this digest is what says the
+    numbers they carry are the same.
+    """
+    p = result.practices
+    frame = p[sorted(p.columns)].sort_values("practice_code", kind="stable").reset_index(drop=True)
+    return hashlib.sha256(frame.to_csv(index=False, lineterminator="\n").encode("utf-8")).hexdigest()
+
+
 def build_manifest(
     result: AllocationResult, run: RunInfo, files: list[dict], *, period_slug: str, run_id: str
 ) -> dict:
@@ -208,6 +284,7 @@ def build_manifest(
         "variants": list(result.variants),
         "selected_variant": result.selected_variant,
         "envelopes_pence": {k: int(v) for k, v in result.envelopes_pence.items()},
+        "results_sha256": results_sha256(result),
         "totals": {"sub_icb": sub_icb_totals(result)},
         "reconciliation": _records(result.reconciliation),
         "validation": {
@@ -228,11 +305,15 @@ def manifest_bytes(manifest: dict) -> bytes:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a half-written temp file must not stay behind (e.g. disk full)
+        raise
 
 
 def _fsync_dir(path: Path) -> None:
@@ -268,41 +349,280 @@ def _point_latest(period_dir: Path, run_name: str) -> None:
         os.replace(tmp, period_dir / LATEST_LINK)
     except (OSError, NotImplementedError):
         # no symlinks here (some network shares, Windows without privilege): LATEST is the pointer
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     _fsync_dir(period_dir)
 
 
-def finalise(staging: Path, output_root: Path, period_slug: str, run_id: str, manifest: dict) -> Path:
-    """Write the manifest, move the staged run to ``<root>/<period>/<run id>/`` in one rename, then
-    point ``latest`` at it. Safe to retry: a run already in place with the same manifest is accepted."""
+def lock_path(output_root: Path, period_slug: str) -> Path:
+    """The period's lock file: in the hidden staging area, never where readers look."""
+    root = Path(output_root)
+    return _inside(root, root / LOCKS / f"{check_component(period_slug, 'period')}{LOCK_SUFFIX}")
+
+
+@contextlib.contextmanager
+def period_lock(
+    output_root: Path, period_slug: str, *, timeout: float = LOCK_TIMEOUT_SECONDS
+) -> Iterator[Path]:
+    """Hold the period's exclusive publishing lock (``flock``; the kernel drops it if the holder dies).
+
+    Waits up to ``timeout`` seconds for another publisher of the same period, then raises PublishError.
+    Different periods have different locks, so they never wait for each other.
+    """
+    path = lock_path(output_root, period_slug)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise PublishError(
+            f"cannot open the publishing lock {path}: {_reason(exc)}; nothing was published and the "
+            "previous published outputs are untouched"
+        ) from exc
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise PublishError(
+                        f"another run is publishing period {period_slug} (lock {path} held for more than "
+                        f"{timeout:.0f} s); nothing was published by this run"
+                    ) from None
+                time.sleep(0.1)
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def read_manifest(run_dir: Path | None) -> dict | None:
+    """The manifest of a published run folder, or None if there is none (or it is unreadable)."""
+    if run_dir is None:
+        return None
+    try:
+        return json.loads((Path(run_dir) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+_RUN_SPECIFIC_INPUT_KEYS = ("fetched_at", "source")
+_RUN_SPECIFIC_FILE_KEYS = ("sha256", "bytes")  # workbooks embed the run id, so their bytes always differ
+
+
+def manifest_content(manifest: dict) -> dict:
+    """What a run published, without what is specific to the run: run id, ``changes``, input fetch times
+    and sources, the Data Docs location, and the workbooks' bytes/SHA-256 (``results_sha256`` covers
+    their figures). Two runs with equal content published the same numbers from the same inputs."""
+    content = {k: v for k, v in manifest.items() if k not in ("run_id", "changes")}
+    content["inputs"] = [
+        {k: v for k, v in item.items() if k not in _RUN_SPECIFIC_INPUT_KEYS}
+        for item in manifest.get("inputs", [])
+    ]
+    content["files"] = [
+        {k: v for k, v in item.items() if k not in _RUN_SPECIFIC_FILE_KEYS}
+        for item in manifest.get("files", [])
+    ]
+    content["validation"] = {k: v for k, v in manifest.get("validation", {}).items() if k != "data_docs"}
+    return content
+
+
+def content_sha256(manifest: dict) -> str:
+    """SHA-256 of ``manifest_content`` in canonical JSON."""
+    return hashlib.sha256(manifest_bytes(manifest_content(manifest))).hexdigest()
+
+
+def manifest_changes(previous: dict | None, current: dict, previous_run_id: str | None) -> dict:
+    """What changed since the run this one replaces: inputs by SHA-256, totals per sub-ICB per variant,
+    parameters. With no previous run, every list is empty and ``previous_run_id`` is None."""
+    changes: dict[str, Any] = {
+        "previous_run_id": previous_run_id,
+        "previous_content_sha256": content_sha256(previous) if previous else None,
+        "inputs": [],
+        "totals": [],
+        "parameters_changed": False,
+        "results_changed": previous is None,
+    }
+    if previous is None:
+        return changes
+
+    def by_file(m: dict) -> dict[tuple[str, str], dict]:
+        return {(str(i.get("extract")), str(i.get("file"))): i for i in m.get("inputs", [])}
+
+    old, new = by_file(previous), by_file(current)
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if before and after and before.get("sha256") == after.get("sha256"):
+            continue
+        changes["inputs"].append(
+            {
+                "extract": key[0],
+                "file": key[1],
+                "change": "added" if before is None else "removed" if after is None else "changed",
+                "previous_sha256": before.get("sha256") if before else None,
+                "sha256": after.get("sha256") if after else None,
+            }
+        )
+    old_tot = previous.get("totals", {}).get("sub_icb", {})
+    new_tot = current.get("totals", {}).get("sub_icb", {})
+    variants = sorted(set(previous.get("variants", [])) | set(current.get("variants", [])))
+    for code in sorted(set(old_tot) | set(new_tot)):
+        for v in variants:
+            before = old_tot.get(code, {}).get("variants", {}).get(v, {}).get("total_pence")
+            after = new_tot.get(code, {}).get("variants", {}).get(v, {}).get("total_pence")
+            if before != after:
+                changes["totals"].append(
+                    {
+                        "sub_icb_code": code,
+                        "variant": v,
+                        "previous_total_pence": before,
+                        "total_pence": after,
+                        "difference_pence": None if before is None or after is None else after - before,
+                    }
+                )
+    changes["parameters_changed"] = (
+        previous.get("parameter_set"),
+        previous.get("parameters"),
+        previous.get("components"),
+    ) != (current.get("parameter_set"), current.get("parameters"), current.get("components"))
+    changes["results_changed"] = previous.get("results_sha256") != current.get("results_sha256")
+    return changes
+
+
+@dataclass
+class FinaliseOutcome:
+    """What ``finalise_run`` did: 'published' a new version, or found the content 'unchanged'."""
+
+    status: str
+    directory: Path  # the new run, or (unchanged) the earlier run with the same content
+    manifest: dict
+    previous_run_id: str | None
+
+
+def _without_changes(manifest: dict) -> dict:
+    return {k: v for k, v in manifest.items() if k != "changes"}
+
+
+def _latest_name(output_root: Path, period_slug: str) -> str | None:
+    latest = latest_run(output_root, period_slug)
+    return latest.name if latest is not None else None
+
+
+def finalise_run(
+    staging: Path,
+    output_root: Path,
+    period_slug: str,
+    run_id: str,
+    manifest: dict,
+    *,
+    skip_unchanged: bool = True,
+    expected_latest: Any = ANY_LATEST,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+) -> FinaliseOutcome:
+    """Publish the staged run under the period lock, or record that its content is unchanged.
+
+    In order: a retry of this very run (already moved into place) is accepted; content equal to
+    ``latest``'s gives 'unchanged' (if ``skip_unchanged``) and the staging folder is removed; if
+    ``latest`` is no longer ``expected_latest`` (another run published meanwhile) PublishError;
+    else the manifest gets its ``changes`` section, the run is moved into
+    ``<root>/<period>/<run id>/`` in one rename and ``latest`` is pointed at it last.
+    """
     root = Path(output_root)
     period_dir = _inside(root, root / check_component(period_slug, "period"))
     run_name = check_component(safe_name(run_id), "run id")
     final = _inside(root, period_dir / run_name)
     staging = Path(staging)
-    data = manifest_bytes(manifest)
-    if not staging.is_dir():
-        # a retry after the rename succeeded: accept only the very same run
-        if (final / MANIFEST).is_file() and (final / MANIFEST).read_bytes() == data:
-            _point_latest(period_dir, run_name)
-            return final
-        raise PublishError(f"staging folder {staging} is missing; nothing to publish")
-    _inside(root / STAGING, staging)
-    if final.exists():
+    with period_lock(root, period_slug, timeout=lock_timeout):
+        latest_name = _latest_name(root, period_slug)
+        if final.exists():
+            return _accept_retry(staging, final, period_dir, run_name, latest_name, manifest)
+        if not staging.is_dir():
+            raise PublishError(f"staging folder {staging} is missing; nothing to publish")
+        _inside(root / STAGING, staging)
+        _check_staged_files(staging, manifest)
+        previous = read_manifest(period_dir / latest_name) if latest_name else None
+        if skip_unchanged and previous is not None and content_sha256(previous) == content_sha256(manifest):
+            shutil.rmtree(staging, ignore_errors=True)
+            return FinaliseOutcome("unchanged", period_dir / latest_name, previous, latest_name)
+        if expected_latest is not ANY_LATEST and latest_name != expected_latest:
+            raise PublishError(
+                f"period {period_slug}: 'latest' moved from {expected_latest or 'nothing'} to {latest_name} "
+                f"while run {run_id} was being published, and the content differs; not publishing over it "
+                "(rerun the period to publish on top of the newer run)"
+            )
+        manifest = {**manifest, "changes": manifest_changes(previous, manifest, latest_name)}
+        for leftover in staging.glob(".tmp-*"):
+            leftover.unlink()  # temp files of an interrupted writer must not be published
+        _move_into_place(staging, final, period_dir, run_name, manifest, period_slug, run_id, latest_name)
+        return FinaliseOutcome("published", final, manifest, latest_name)
+
+
+def _accept_retry(
+    staging: Path, final: Path, period_dir: Path, run_name: str, latest_name: str | None, manifest: dict
+) -> FinaliseOutcome:
+    """``final`` exists: accept it only if it is this very run (a retry after the rename succeeded)."""
+    existing = read_manifest(final)
+    if existing is None or _without_changes(existing) != _without_changes(manifest):
         raise PublishError(f"{final} already exists: a published run is never overwritten")
-    _check_staged_files(staging, manifest)
-    for leftover in staging.glob(".tmp-*"):
-        leftover.unlink()  # temp files of an interrupted writer must not be published
-    _write_atomic(staging / MANIFEST, data)
-    _fsync_dir(staging)
-    period_dir.mkdir(parents=True, exist_ok=True)
+    base = (existing.get("changes") or {}).get("previous_run_id")
+    if latest_name != run_name:
+        if latest_name != base:
+            # another run became latest after this one: pointing back would publish stale figures
+            raise PublishError(
+                f"{final} already exists and {latest_name} was published after it: "
+                "a published run is never overwritten and 'latest' is not moved back"
+            )
+        _point_latest(period_dir, run_name)  # the earlier attempt died between the rename and this
+    if staging.is_dir():
+        shutil.rmtree(staging, ignore_errors=True)
+    return FinaliseOutcome("published", final, existing, base)
+
+
+def _move_into_place(
+    staging: Path,
+    final: Path,
+    period_dir: Path,
+    run_name: str,
+    manifest: dict,
+    period_slug: str,
+    run_id: str,
+    latest_name: str | None,
+) -> None:
+    untouched = f"the previous published outputs (latest -> {latest_name or 'none'}) are untouched"
+    try:
+        _write_atomic(staging / MANIFEST, manifest_bytes(manifest))
+        _fsync_dir(staging)
+        period_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PublishError(
+            f"publishing {period_slug} run {run_id} failed: could not write the manifest or create "
+            f"{period_dir}: {_reason(exc)}; {untouched}"
+        ) from exc
     try:
         os.rename(staging, final)
     except OSError as exc:
-        raise PublishError(f"could not move {staging} to {final}: {exc}") from exc
+        raise PublishError(
+            f"publishing {period_slug} run {run_id} failed: could not move {staging} to {final}: "
+            f"{_reason(exc)}; {untouched}"
+        ) from exc
     _fsync_dir(period_dir)
-    _point_latest(period_dir, run_name)  # last: readers of 'latest' only ever see a complete run
-    return final
+    try:
+        _point_latest(period_dir, run_name)  # last: readers of 'latest' only ever see a complete run
+    except OSError as exc:
+        # take the run back out of sight, so what readers see is exactly what they saw before
+        with contextlib.suppress(OSError):
+            os.rename(final, staging)
+        raise PublishError(
+            f"publishing {period_slug} run {run_id} failed: could not point 'latest' at {run_name}: "
+            f"{_reason(exc)}; {untouched}"
+        ) from exc
+
+
+def finalise(staging: Path, output_root: Path, period_slug: str, run_id: str, manifest: dict) -> Path:
+    """Write the manifest, move the staged run to ``<root>/<period>/<run id>/`` in one rename, then
+    point ``latest`` at it. Safe to retry: a run already in place with the same manifest is accepted.
+    Always publishes a new version (see ``finalise_run`` for 'unchanged' detection)."""
+    return finalise_run(staging, output_root, period_slug, run_id, manifest, skip_unchanged=False).directory
 
 
 def latest_run(output_root: Path, period_slug: str) -> Path | None:
@@ -325,9 +645,11 @@ def publish(
     period_slug: str,
     run_id: str,
     sub_icb_codes: list[str] | None = None,
+    skip_unchanged: bool = False,
 ) -> PublishedRun:
     """Write every sub-ICB workbook and the national workbook, then the manifest, and move them into
-    place atomically. On any failure nothing new is visible to readers and PublishError is raised."""
+    place atomically. On any failure nothing new is visible to readers and PublishError is raised.
+    With ``skip_unchanged``, content equal to ``latest``'s publishes nothing (status 'unchanged')."""
     root = Path(output_root)
     check_component(period_slug, "period")
     codes = (
@@ -337,21 +659,27 @@ def publish(
     )
     for code in codes:
         check_component(code, "sub-ICB code")
-    root.mkdir(parents=True, exist_ok=True)
-    staging = stage_dir(root, period_slug, run_id)
+    staging = stage_dir(root, period_slug, run_id)  # creates the root; clear PublishError if it cannot
     shutil.rmtree(staging)  # leftovers of an earlier failed attempt must not leak into this run
     staging.mkdir(parents=True)
     try:
         files = [stage_sub_icb_workbook(result, run, staging, c, period_slug=period_slug) for c in codes]
         files.append(stage_national_workbook(result, run, staging, period_slug=period_slug))
         manifest = build_manifest(result, run, files, period_slug=period_slug, run_id=run_id)
-        final = finalise(staging, root, period_slug, run_id, manifest)
+        outcome = finalise_run(staging, root, period_slug, run_id, manifest, skip_unchanged=skip_unchanged)
     except PublishError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     except Exception as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        cause = _os_error(exc)
         raise PublishError(
-            f"publishing {period_slug} run {run_id} failed; previous outputs untouched: {exc}"
+            f"publishing {period_slug} run {run_id} failed; previous outputs untouched: "
+            f"{_reason(cause) if cause is not None and cause.errno else exc}"
         ) from exc
-    return PublishedRun(directory=final, manifest_path=final / MANIFEST, manifest=manifest)
+    return PublishedRun(
+        directory=outcome.directory,
+        manifest_path=outcome.directory / MANIFEST,
+        manifest=outcome.manifest,
+        status=outcome.status,
+    )
