@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task, task_group
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+from gp_allocations.extracts import EXTRACTS, NIGHTLY_EXTRACTS
+from gp_allocations_airflow import FailureAlert, deadline_missed
 
 DOC = """
 # GP allocations, nightly
@@ -27,13 +33,49 @@ loads them into the warehouse, recomputes **Carr-Hill weighted capitation** with
 **Period**: leave *period* empty on a nightly run: it is the financial-year quarter containing the
 run date. Set it (e.g. `2025-26-Q2`) to rerun a period. Nothing is published when validation fails:
 the task log names file, row, column and rule.
+
+**Manual runs** (Trigger, with the form): choose the period, the formula variant shown as the
+headline, the parameter set, optionally a price per weighted patient (GBP 1 to 1000) and a subset of
+extracts (empty: the nightly set). Values are checked before the run starts.
+
+**Where to look**: the *validate* task has a **Validation report** button (Great Expectations Data
+Docs of this run); *publish / finalise_publication* has **Published outputs** (workbooks and
+manifest); each run also has a *Validation and outputs* tab. Published datasets are Assets
+(`gp_allocations_workbooks`, `gp_allocations_manifest`, `gp_allocations_validation_report`), so
+downstream DAGs can be scheduled on them.
+
+**When it goes wrong**: any failed task e-mails the addresses in the Variable
+`gp_alloc_alert_recipients` through the `smtp_default` connection, naming the DAG, task, period and
+the first error line. Pull and load retry with exponential back-off (network and database blips);
+standardise and validate do not (bad input does not improve by retrying). A run still going 2 h 30
+after it was queued raises a *late* alert, and is stopped at 3 h, well before the working day.
+
+**Delivery** (optional): when the Variable `gp_alloc_finance_recipients` holds
+`{"<sub-ICB code>": "<address>"}`, each sub-ICB workbook is e-mailed to its finance team after
+publishing; otherwise that task is skipped and says why.
 """
 
 VARIANTS = ["global_sum", "deprivation_weighted", "imd_quintile_uplift", "mpig_recycled"]
 PARAMETER_SETS = ["carr_hill_2004", "health_foundation_lsoa"]
 
-#: Downstream DAGs (e.g. delivery to finance) can schedule on the published workbooks.
+EXTRACT_NAMES = sorted(EXTRACTS)
+
+#: Downstream DAGs (e.g. delivery to finance) can schedule on the published datasets. Each event's
+#: extra carries the period and the published folder, so a consumer never has to guess the path.
 WORKBOOKS = Asset(name="gp_allocations_workbooks", uri="file:///gp-allocations/outputs/workbooks")
+MANIFEST = Asset(name="gp_allocations_manifest", uri="file:///gp-allocations/outputs/manifest")
+VALIDATION_REPORT = Asset(
+    name="gp_allocations_validation_report", uri="file:///gp-allocations/validation/data-docs"
+)
+
+#: Nightly at 02:00; a run not finished 2 h 30 after it was queued is late (alert), at 3 h it is
+#: stopped (failure alert): both well before finance teams start at 08:00.
+LATE_AFTER = dt.timedelta(hours=2, minutes=30)
+STOP_AFTER = dt.timedelta(hours=3)
+# The early "late" alert is an Airflow 3 DeadlineAlert, switched on where a scheduler runs the DAG
+# (docker-compose sets it). Off by default because dag.test() in Airflow 3.3.2 fails on a DAG with a
+# deadline (it looks deadline ids up on the unserialised DAG); the 3 h stop and its alert always apply.
+LATE_ALERT = os.environ.get("GP_ALLOC_LATE_ALERT", "").strip().lower() in ("1", "true", "yes")
 
 
 def _ctx() -> dict:
@@ -43,6 +85,11 @@ def _ctx() -> dict:
     context = get_current_context()
     run = context["dag_run"]
     return run_context_from_airflow(context["params"], run.run_id, run.run_after).to_dict()
+
+
+def _asset_extra(asset: Asset, extra: dict) -> None:
+    """Attach where the dataset is to this task's asset event, for downstream DAGs."""
+    get_current_context()["outlet_events"][asset].extra = extra
 
 
 def _stage(name: str, ctx: dict):
@@ -58,7 +105,15 @@ def _stage(name: str, ctx: dict):
     start_date=dt.datetime(2025, 4, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=dt.timedelta(hours=3),
+    dagrun_timeout=STOP_AFTER,
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=LATE_AFTER,
+        callback=AsyncCallback(deadline_missed),
+    )
+    if LATE_ALERT
+    else None,
+    on_failure_callback=FailureAlert(),
     tags=["gp-allocations", "primary-care", "finance", "nightly"],
     doc_md=DOC,
     default_args={
@@ -68,6 +123,7 @@ def _stage(name: str, ctx: dict):
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=20),
         "execution_timeout": dt.timedelta(minutes=45),
+        "on_failure_callback": FailureAlert(),
     },
     params={
         "period": Param(
@@ -87,16 +143,33 @@ def _stage(name: str, ctx: dict):
             title="Price per weighted patient (GBP)",
             description="Empty: the financial year's price from the parameter file.",
         ),
+        "extracts": Param(
+            [],
+            type="array",
+            items={"type": "string", "enum": EXTRACT_NAMES},
+            uniqueItems=True,
+            title="Extracts to pull",
+            description="Empty: the nightly set (" + ", ".join(NIGHTLY_EXTRACTS) + ").",
+        ),
     },
 )
 def gp_allocations_nightly():
-    @task(doc_md="Work out the period and settings of this run (Params, connections, variables).")
+    @task(
+        doc_md="Works out this run's **period** (the Param, else the quarter of the run date) and its "
+        "settings: extract source (Variable `gp_alloc_source`), warehouse (connection `gp_warehouse`), "
+        "output folder (Variable `gp_alloc_output_root`). Every later task reads this, so a retry of "
+        "any one task works on exactly the same inputs."
+    )
     def prepare() -> dict:
         return _ctx()
 
     @task_group(group_id="pull")
     def pull(ctx):
-        @task(doc_md="Copy each extract, unchanged, into the run's raw area with its SHA-256.")
+        @task(
+            doc_md="Copies each extract file, byte for byte, from its source (folder, zip or URL) into "
+            "this run's raw area and records its SHA-256, size, source and time. Network hiccups are "
+            "retried with growing waits."
+        )
         def pull_extracts(ctx: dict) -> dict:
             return _stage("pull", ctx)
 
@@ -104,7 +177,13 @@ def gp_allocations_nightly():
 
     @task_group(group_id="standardise")
     def standardise(ctx):
-        @task(doc_md="Recognise each file's published layout and map it to the canonical schema.", retries=0)
+        @task(
+            doc_md="Recognises which published NHS layout each file uses (old CCG or new sub-ICB "
+            "headings, any era) and rewrites it in the one standard shape the rest of the run expects. "
+            "An unknown layout stops the run with the file and the missing columns named. Not retried: "
+            "a file does not change by reading it again.",
+            retries=0,
+        )
         def standardise_extracts(ctx: dict) -> dict:
             return _stage("standardise", ctx)
 
@@ -112,15 +191,28 @@ def gp_allocations_nightly():
 
     @task_group(group_id="validate")
     def validate(ctx):
-        @task(doc_md="Great Expectations suites and cross-extract checks; errors stop the run.", retries=0)
+        @task(
+            doc_md="Checks every extract with its Great Expectations suite (`expectations/`) and the "
+            "cross-extract rules (same practices, dates, totals). **Errors stop the run** before anything "
+            "is loaded; warnings are reported. Failing rows are kept with the reason. The **Validation "
+            "report** button opens this run's Data Docs. Not retried.",
+            retries=0,
+            outlets=[VALIDATION_REPORT],
+        )
         def validate_extracts(ctx: dict) -> dict:
-            return _stage("validate", ctx)
+            out = _stage("validate", ctx)
+            _asset_extra(VALIDATION_REPORT, {"period": ctx["period"], "data_docs": out.get("data_docs")})
+            return out
 
         return validate_extracts(ctx)
 
     @task_group(group_id="load")
     def load(ctx):
-        @task(doc_md="Load the period into the warehouse: staging, then core, in one transaction.")
+        @task(
+            doc_md="Loads the period into the warehouse (staging, then core tables) in one transaction, "
+            "replacing any earlier load of the same period, so a rerun never double counts. Database "
+            "blips are retried with growing waits."
+        )
         def load_warehouse(ctx: dict) -> dict:
             return _stage("load", ctx)
 
@@ -128,7 +220,11 @@ def gp_allocations_nightly():
 
     @task_group(group_id="compute")
     def compute(ctx):
-        @task(doc_md="Weighted list, capitation per variant and QOF per practice; marts per level.")
+        @task(
+            doc_md="Works out each practice's Carr-Hill weighted list, its capitation under every formula "
+            "variant (global sum and the deprivation-weighted ones) and its QOF payment, in whole pennies, "
+            "then totals per PCN, sub-ICB location, ICB and region. Totals must reconcile to the penny."
+        )
         def compute_allocations(ctx: dict) -> dict:
             return _stage("compute", ctx)
 
@@ -136,12 +232,13 @@ def gp_allocations_nightly():
 
     @task_group(group_id="publish")
     def publish(ctx):
-        @task(doc_md="Open a clean staging folder; list the sub-ICB locations to write.")
+        @task(doc_md="Opens a clean, hidden staging folder and lists the sub-ICB locations to write.")
         def prepare_publication(ctx: dict) -> list[str]:
             return _stage("publish_prepare", ctx)
 
         @task(
-            doc_md="One sub-ICB location's workbook (mapped: one task per location).",
+            doc_md="Writes one sub-ICB location's Excel workbook into the staging folder. Mapped: one task "
+            "per location, so the work spreads over every Celery worker.",
             map_index_template="{{ sub_icb_code }}",
         )
         def write_sub_icb_workbook(ctx: dict, sub_icb_code: str) -> dict:
@@ -151,25 +248,55 @@ def gp_allocations_nightly():
 
             return pipeline.stage_publish_sub_icb(RunContext.from_dict(ctx), sub_icb_code)
 
-        @task(doc_md="The national summary workbook: every sub-ICB, ICB and region, and the equity view.")
+        @task(
+            doc_md="Writes the national summary workbook: every sub-ICB, ICB and region, and the equity view."
+        )
         def write_national_workbook(ctx: dict) -> dict:
             return _stage("publish_national", ctx)
 
         @task(
-            doc_md="Manifest, then the run moved into `<output>/<period>/<run>/` at once; `latest` last.",
-            outlets=[WORKBOOKS],
+            doc_md="Writes `manifest.json` (every file's SHA-256, rows, parameters, input hashes), then "
+            "moves the whole run into `<output>/<period>/<run>/` in one step and points `latest` at it: "
+            "readers never see half a publication. The **Published outputs** button lists the files.",
+            outlets=[WORKBOOKS, MANIFEST],
         )
         def finalise_publication(ctx: dict, sub_icb_files: list[dict], national: dict) -> dict:
             from gp_allocations import pipeline
             from gp_allocations.config import RunContext
 
-            return pipeline.stage_publish_finalise(RunContext.from_dict(ctx), [*sub_icb_files, national])
+            out = pipeline.stage_publish_finalise(RunContext.from_dict(ctx), [*sub_icb_files, national])
+            extra = {"period": ctx["period"], "run_id": ctx["run_id"], "directory": out["directory"]}
+            _asset_extra(WORKBOOKS, {**extra, "workbooks": out["workbooks"]})
+            _asset_extra(MANIFEST, {**extra, "manifest": out["manifest"]})
+            return out
+
+        @task(
+            doc_md="Optional: e-mails each sub-ICB workbook to its finance team (Variable "
+            "`gp_alloc_finance_recipients`, JSON `{sub_icb_code: address}`) through the `smtp_default` "
+            "connection. Skipped, saying why, when no recipients are configured. Not retried, so nobody "
+            "receives the same workbook twice.",
+            retries=0,
+        )
+        def deliver_workbooks(published: dict) -> list[dict]:
+            from pathlib import Path
+
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from gp_allocations.delivery import deliver_workbooks as deliver
+            from gp_allocations_airflow import delivery_plan
+
+            recipients, smtp, skip_reason = delivery_plan()
+            if skip_reason:
+                raise AirflowSkipException(skip_reason)
+            return deliver(Path(published["directory"]), recipients, smtp)
 
         codes = prepare_publication(ctx)
         files = write_sub_icb_workbook.partial(ctx=ctx).expand(sub_icb_code=codes)
         national = write_national_workbook(ctx)
         codes >> national
-        return codes, finalise_publication(ctx, files, national)
+        published = finalise_publication(ctx, files, national)
+        deliver_workbooks(published)
+        return codes, published
 
     ctx = prepare()
     pulled = pull(ctx)

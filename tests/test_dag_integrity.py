@@ -49,6 +49,8 @@ def test_every_task_retries_with_backoff_except_deterministic_stages(dag) -> Non
     for task in dag.tasks:
         if task.task_id.startswith(("standardise.", "validate.")):
             assert task.retries == 0, "bad input does not get better by retrying"
+        elif task.task_id == "publish.deliver_workbooks":
+            assert task.retries == 0, "a retry would e-mail the same workbook twice"
         else:
             assert task.retries >= 2 and task.retry_exponential_backoff, task.task_id
         assert task.doc_md, f"{task.task_id} has no doc_md"
@@ -71,3 +73,105 @@ def test_dag_file_parses_without_heavy_imports() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     loaded = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
     assert loaded == "", f"the DAG file imports {loaded} at parse time"
+
+
+# --- Params form, alerts, deadline, assets, delivery wiring ------------------------------------
+
+
+def _resolve(dag, **values):
+    """What the trigger form does: validate the given values against each Param's JSON schema."""
+    import copy
+
+    params = copy.deepcopy(dag.params)
+    for key, value in values.items():
+        params[key] = value  # ParamsDict validates each value as it is set
+    return params.validate()
+
+
+def test_params_accept_good_values_and_reject_bad_ones(dag) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    ok = _resolve(
+        dag, period="2025-26-Q2", variant="deprivation_weighted", price_per_weighted_patient=120.5,
+        extracts=["contracts", "practice_map"],
+    )
+    assert ok["extracts"] == ["contracts", "practice_map"]
+    assert _resolve(dag)["extracts"] == [], "default: the nightly set"
+    bad = [
+        {"period": "2025-Q2"},
+        {"period": "2025-26-Q5"},
+        {"variant": "made_up"},
+        {"price_per_weighted_patient": 0},
+        {"price_per_weighted_patient": 1000.01},
+        {"extracts": ["contracts", "not_an_extract"]},
+        {"extracts": ["contracts", "contracts"]},
+        {"extracts": "contracts"},
+    ]
+    for values in bad:
+        with pytest.raises(ParamValidationError):
+            _resolve(dag, **values)
+
+
+def test_extracts_param_offers_exactly_the_known_extracts(dag) -> None:
+    from gp_allocations.extracts import EXTRACTS, NIGHTLY_EXTRACTS
+
+    schema = dag.params.get_param("extracts").schema
+    assert set(schema["items"]["enum"]) == set(EXTRACTS)
+    assert set(NIGHTLY_EXTRACTS) <= set(EXTRACTS)
+
+
+def test_every_task_and_the_run_alert_on_failure(dag) -> None:
+    from gp_allocations_airflow import FailureAlert
+
+    for task in dag.tasks:
+        callbacks = task.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert any(isinstance(c, FailureAlert) for c in callbacks), task.task_id
+    run_callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [
+        dag.on_failure_callback
+    ]
+    assert any(isinstance(c, FailureAlert) for c in run_callbacks)
+
+
+def test_a_stuck_run_is_noticed_before_the_working_day(dag, monkeypatch) -> None:
+    import datetime as dt
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions.deadline import DeadlineAlert
+
+    assert not dag.deadline, "off by default: dag.test() cannot run a DAG with a deadline in 3.3.2"
+    monkeypatch.setenv("GP_ALLOC_LATE_ALERT", "true")
+    late = DagBag(dag_folder=str(ROOT / "dags"), safe_mode=False).dags["gp_allocations_nightly"]
+    deadlines = late.deadline if isinstance(late.deadline, list) else [late.deadline]
+    (alert,) = deadlines
+    assert isinstance(alert, DeadlineAlert)
+    assert alert.interval < dag.dagrun_timeout, "late alert comes before the run is stopped"
+    assert alert.callback.path == "gp_allocations_airflow.deadline_missed"
+    start = dt.datetime(2025, 7, 1, 2, 0)  # the 02:00 schedule
+    assert start + dag.dagrun_timeout <= dt.datetime(2025, 7, 1, 8, 0)
+
+
+def test_published_datasets_are_assets(dag) -> None:
+    def names(task_id):
+        return {getattr(o, "name", None) for o in dag.get_task(task_id).outlets}
+
+    assert names("publish.finalise_publication") == {"gp_allocations_workbooks", "gp_allocations_manifest"}
+    assert names("validate.validate_extracts") == {"gp_allocations_validation_report"}
+
+
+def test_delivery_is_an_optional_step_after_publishing(dag) -> None:
+    deliver = dag.get_task("publish.deliver_workbooks")
+    assert deliver.upstream_task_ids == {"publish.finalise_publication"}
+    assert deliver.downstream_task_ids == set()
+
+
+def test_ui_plugin_loads_with_links_and_app() -> None:
+    code = (
+        "import sys; sys.path.insert(0, 'plugins'); import gp_allocations_ui as ui;"
+        "p = ui.GpAllocationsUiPlugin;"
+        "print(sorted(l.name for l in p.global_operator_extra_links),"
+        " [a['url_prefix'] for a in p.fastapi_apps])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    expected = "['Published outputs', 'Validation report'] ['/gp-allocations']"
+    assert out.stdout.strip().splitlines()[-1] == expected
