@@ -8,57 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email
 import json
 import os
-import socket
 import subprocess
 import sys
 import types
-from email import policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
+from _support import smtp_server
 from _workbook_fixtures import make_result, make_run
 from gp_allocations import publish as pub
 
 PERIOD = "2025-26-Q2"
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.rcpt: list[list[str]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        self.rcpt.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def smtp(monkeypatch):
     """A local SMTP server, configured as Airflow's smtp_default connection through the environment."""
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SMTP_DEFAULT",
-        f"smtp://127.0.0.1:{controller.port}?disable_ssl=true&disable_tls=true"
-        "&from_email=gp-allocations%40example.nhs.uk&timeout=10",
-    )
-    try:
+    with smtp_server() as (inbox, port):
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SMTP_DEFAULT",
+            f"smtp://127.0.0.1:{port}?disable_ssl=true&disable_tls=true"
+            "&from_email=gp-allocations%40example.nhs.uk&timeout=10",
+        )
         yield inbox
-    finally:
-        controller.stop()
 
 
 def _text(msg) -> str:
@@ -84,10 +59,15 @@ def test_first_error_line_keeps_type_and_first_non_empty_line() -> None:
 def test_a_run_level_failure_names_the_reason_and_the_run_dates_quarter() -> None:
     from gp_allocations_airflow import failure_message, failure_summary
 
-    run = types.SimpleNamespace(run_id="scheduled__2025-08-14T02:00:00+00:00",
-                                run_after=dt.datetime(2025, 8, 14, 2, tzinfo=dt.UTC))
-    context = {"dag": types.SimpleNamespace(dag_id="gp_allocations_nightly"), "dag_run": run,
-               "params": {"period": ""}, "reason": "timed_out"}
+    run = types.SimpleNamespace(
+        run_id="scheduled__2025-08-14T02:00:00+00:00", run_after=dt.datetime(2025, 8, 14, 2, tzinfo=dt.UTC)
+    )
+    context = {
+        "dag": types.SimpleNamespace(dag_id="gp_allocations_nightly"),
+        "dag_run": run,
+        "params": {"period": ""},
+        "reason": "timed_out",
+    }
     summary = failure_summary(context)
     # 14 August 2025 is in July-September: financial year 2025-26, quarter 2
     assert summary["period"] == "2025-26-Q2"
@@ -99,7 +79,7 @@ def test_a_run_level_failure_names_the_reason_and_the_run_dates_quarter() -> Non
 
 # --- the failure alert in a real DAG run ------------------------------------------------------------
 
-ALERT_DAG = '''
+ALERT_DAG = """
 import datetime as dt
 from airflow.sdk import dag, task
 from gp_allocations.errors import ValidationFailed
@@ -122,7 +102,7 @@ def alert_probe():
     validate_extracts(prepare())
 
 alert_probe()
-'''
+"""
 
 
 def test_a_failed_task_emails_dag_task_period_and_first_error_line(smtp, tmp_path):
@@ -135,13 +115,19 @@ def test_a_failed_task_emails_dag_task_period_and_first_error_line(smtp, tmp_pat
         "r = d.test(); print('STATE', r.state)"
     )
     recipients = "oncall@example.nhs.uk, data@example.nhs.uk"
-    env = {**os.environ, "AIRFLOW_VAR_GP_ALLOC_ALERT_RECIPIENTS": recipients,
-           "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "plugins"),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True,
-                   capture_output=True)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=240)
+    env = {
+        **os.environ,
+        "AIRFLOW_VAR_GP_ALLOC_ALERT_RECIPIENTS": recipients,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "plugins"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+    }
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
     assert "STATE failed" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
     assert len(smtp.messages) == 1, out.stderr[-3000:]
     msg = smtp.messages[0]
@@ -161,8 +147,9 @@ def test_a_failed_task_emails_dag_task_period_and_first_error_line(smtp, tmp_pat
 def test_run_level_alerts_only_when_no_task_alert_was_sent(smtp, monkeypatch):
     from gp_allocations_airflow import FailureAlert
 
-    run = types.SimpleNamespace(run_id="scheduled__2025-08-14T02:00:00+00:00",
-                                run_after=dt.datetime(2025, 8, 14, 2, tzinfo=dt.UTC))
+    run = types.SimpleNamespace(
+        run_id="scheduled__2025-08-14T02:00:00+00:00", run_after=dt.datetime(2025, 8, 14, 2, tzinfo=dt.UTC)
+    )
     base = {"dag": types.SimpleNamespace(dag_id="gp_allocations_nightly"), "dag_run": run, "params": {}}
     FailureAlert(to=["oncall@example.nhs.uk"]).notify({**base, "reason": "task_failure"})
     assert smtp.messages == [], "the failed task has already sent its alert"
@@ -182,8 +169,11 @@ def test_the_deadline_callback_emails_that_the_run_is_late(smtp):
     from gp_allocations_airflow import deadline_missed
 
     context = {
-        "dag_run": {"dag_id": "gp_allocations_nightly", "dag_run_id": "scheduled__2025-08-14T02:00:00+00:00",
-                    "conf": {"period": "2025-26-Q2"}},
+        "dag_run": {
+            "dag_id": "gp_allocations_nightly",
+            "dag_run_id": "scheduled__2025-08-14T02:00:00+00:00",
+            "conf": {"period": "2025-26-Q2"},
+        },
         "deadline": {"id": "x", "deadline_time": "2025-08-14T04:30:00+00:00"},
     }
     subject = asyncio.run(deadline_missed(context=context, to=["oncall@example.nhs.uk"]))
@@ -206,8 +196,9 @@ def test_smtp_connection_becomes_delivery_settings_and_delivers(smtp, tmp_path):
     if conn is None:  # older SDKs: build it field by field, same values as the URI
         port = int(uri.split(":")[2].split("?")[0])
         extra = {"disable_tls": "true", "from_email": "gp-allocations@example.nhs.uk"}
-        conn = Connection(conn_id="smtp_default", conn_type="smtp", host="127.0.0.1", port=port,
-                          extra=json.dumps(extra))
+        conn = Connection(
+            conn_id="smtp_default", conn_type="smtp", host="127.0.0.1", port=port, extra=json.dumps(extra)
+        )
     settings = smtp_settings_from_connection(conn)
     assert settings.host == "127.0.0.1" and settings.starttls is False
     assert settings.sender == "gp-allocations@example.nhs.uk" and settings.user is None
@@ -228,8 +219,14 @@ def test_settings_from_a_tls_connection_with_login():
 
     from gp_allocations_airflow import smtp_settings_from_connection
 
-    conn = Connection(conn_id="smtp_default", conn_type="smtp", host="smtp.example.nhs.uk", port=587,
-                      login="svc-gp-alloc@example.nhs.uk", password="s3cret")
+    conn = Connection(
+        conn_id="smtp_default",
+        conn_type="smtp",
+        host="smtp.example.nhs.uk",
+        port=587,
+        login="svc-gp-alloc@example.nhs.uk",
+        password="s3cret",
+    )
     settings = smtp_settings_from_connection(conn)
     assert (settings.host, settings.port, settings.starttls) == ("smtp.example.nhs.uk", 587, True)
     assert settings.user == settings.sender == "svc-gp-alloc@example.nhs.uk"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import email
-import socket
 from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
+from _support import smtp_server as local_smtp_server
 from _workbook_fixtures import make_result, make_run
 from gp_allocations import publish as pub
 from gp_allocations.delivery import SmtpSettings, deliver_workbooks
@@ -17,35 +16,13 @@ from gp_allocations.errors import PublishError
 PERIOD = "2025-26-Q2"
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook name
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server():
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
+    with local_smtp_server() as (inbox, port):
         yield (
             inbox,
-            SmtpSettings(
-                host="127.0.0.1", port=controller.port, starttls=False, sender="gp-allocations@example.nhs.uk"
-            ),
+            SmtpSettings(host="127.0.0.1", port=port, starttls=False, sender="gp-allocations@example.nhs.uk"),
         )
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

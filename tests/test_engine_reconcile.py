@@ -4,16 +4,15 @@ and on the real NHS Payments to General Practice 2022/23 file."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from _support import REAL
 from gp_allocations.engine import implied_price_report
 from gp_allocations.money import pounds_to_pence
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "payments"
-REAL_FILE = REAL / "nhspaymentsgp-22-23-prac-csv.csv"
+REAL_FILE = REAL / "payments" / "nhspaymentsgp-22-23-prac-csv.csv"
 
 
 def _contracts(rows: list[tuple[str, str, float, float, int]]) -> pd.DataFrame:
@@ -63,9 +62,8 @@ def test_implied_price_hand_made():
 
 
 @pytest.mark.realdata
+@pytest.mark.skipif(not REAL_FILE.is_file(), reason=f"real NHS files not present at {REAL} (a user's clone)")
 def test_real_payments_2022_23():
-    if not REAL_FILE.is_file():
-        pytest.skip(f"real data folder absent: {REAL}")
     raw = pd.read_csv(REAL_FILE, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     raw.columns = [" ".join(c.split()) for c in raw.columns]  # headers carry embedded newlines
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from _support import REAL
+
 ROOT = Path(__file__).resolve().parent.parent
-REAL = ROOT.parent / "shared" / "data" / "real"
 
 
 def _inspect(*args: str) -> subprocess.CompletedProcess:
@@ -39,7 +40,7 @@ def _json_objects(text: str) -> list[dict]:
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not REAL.is_dir(), reason=f"real NHS files not present at {REAL}")
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"real NHS files not present at {REAL} (a user's clone)")
 def test_inspect_every_real_file():
     files = sorted(p for p in REAL.rglob("*") if p.suffix in {".csv", ".xlsx", ".zip"})
     assert len(files) == 12

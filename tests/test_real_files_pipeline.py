@@ -18,18 +18,15 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from _support import REAL, requires_real_data
 from gp_allocations.engine import compute_allocations, payments_equity
 from gp_allocations.periods import Period
 from gp_allocations.standardise import standardise
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL = ROOT.parent / "shared" / "data" / "real"
 PERIOD = "2021-22-Q4"
 
-pytestmark = [
-    pytest.mark.realdata,
-    pytest.mark.skipif(not REAL.is_dir(), reason=f"real NHS files not present at {REAL}"),
-]
+pytestmark = requires_real_data
 
 FILES = {
     "contracts": "payments/nhspaymentsgp-22-23-prac-csv.csv",

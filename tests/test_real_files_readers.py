@@ -7,20 +7,13 @@ first practice's published values).
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-import pytest
-
+from _support import REAL, requires_real_data
 from gp_allocations.extracts import EXTRACTS
 from gp_allocations.layouts import recognise
 from gp_allocations.standardise import inspect_file, standardise
 
-REAL = Path(__file__).parents[1].parent / "shared" / "data" / "real"
-
-pytestmark = [
-    pytest.mark.realdata,
-    pytest.mark.skipif(not REAL.is_dir(), reason=f"real NHS files not present at {REAL}"),
-]
+pytestmark = requires_real_data
 
 
 def _std(extract: str, rel: str):

@@ -11,17 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
+from _support import REAL, requires_real_data
 from gp_allocations.standardise import standardise
 from gp_allocations.validation import validate
 
-REAL = Path(__file__).parents[1].parent / "shared" / "data" / "real"
-
-pytestmark = [
-    pytest.mark.realdata,
-    pytest.mark.skipif(not REAL.is_dir(), reason=f"real NHS files not present at {REAL}"),
-]
+pytestmark = requires_real_data
 
 FILES = {
     "contracts": "payments/nhspaymentsgp-22-23-prac-csv.csv",
@@ -43,8 +38,13 @@ def _run(extract: str, tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, bool
     return frame, failed.set_index(["rule", "column"])[["severity", "failing_rows"]], report.passed
 
 
-def _failing(failed: pd.DataFrame) -> dict[tuple[str, str], tuple[str, int]]:
-    return {k: (r.severity, int(r.failing_rows)) for k, r in failed.iterrows()}
+def _failing(failed: pd.DataFrame, frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, int]]:
+    """Failed rules keyed by (rule, canonical column); messages name the published column."""
+    canonical = {published: name for name, published in frame.attrs.get("source_columns", {}).items()}
+    return {
+        (rule, canonical.get(col, col)): (r.severity, int(r.failing_rows))
+        for (rule, col), r in failed.iterrows()
+    }
 
 
 def test_payments_2022_23_passes_with_warnings(tmp_path):
@@ -58,7 +58,7 @@ def test_payments_2022_23_passes_with_warnings(tmp_path):
         3,
         {"global_sum_pence": 5, "qof_pence": 2, "total_payments_pence": 12},
     )
-    assert _failing(failed) == {
+    assert _failing(failed, f) == {
         ("contract_type_known", "contract_type"): ("warning", unknown),
         ("list_size_plausible", "registered_patients"): ("warning", big),
         **{("payment_non_negative", c): ("warning", n) for c, n in negative.items()},
@@ -67,7 +67,7 @@ def test_payments_2022_23_passes_with_warnings(tmp_path):
 
 def test_qof_files_pass(tmp_path):
     f, failed, passed = _run("qof_practice_summary", tmp_path)
-    assert passed and _failing(failed) == {
+    assert passed and _failing(failed, f) == {
         ("list_size_plausible", "list_size"): ("warning", int((f["list_size"] > 80000).sum()))
     }
     assert int((f["list_size"] > 80000).sum()) == 3
@@ -76,7 +76,9 @@ def test_qof_files_pass(tmp_path):
     f, failed, passed = _run("qof_prevalence", tmp_path / "prev")
     over = int((f["register"] > f["practice_list_size"]).sum())
     assert over == 1  # one practice-register with more patients than its list: published as such
-    assert passed and _failing(failed) == {("prevalence_at_most_one", failed.index[0][1]): ("warning", over)}
+    assert passed and _failing(failed, f) == {
+        ("prevalence_at_most_one", failed.index[0][1]): ("warning", over)
+    }
 
 
 def test_reference_files_pass_cleanly(tmp_path):
@@ -95,7 +97,7 @@ def test_epraccur_fails_on_non_gp_rows(tmp_path):
     bad_code = int((~f["practice_code"].str.fullmatch(r"[A-Z]\d{5}")).sum())
     counts = (bad_code, int(f["region_code"].isna().sum()), int(f["sub_icb_code"].isna().sum()))
     assert counts == (139, 162, 172)
-    assert _failing(failed) == {
+    assert _failing(failed, f) == {
         ("practice_code_format", "practice_code"): ("warning", bad_code),
         ("not_null", "region_code"): ("error", int(f["region_code"].isna().sum())),
         # the same 162 non-practice rows carry a placeholder instead of an ICB code

@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _support import REAL, requires_real_data
 from gp_allocations.extracts import AGE_BANDS_5
 from gp_allocations.periods import Period
 from gp_allocations.sample_data import build_hierarchy, generate_samples
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+requires_real = requires_real_data[1]  # the skip-when-absent mark, used with the realdata marker
+
 PERIOD = Period(2025, 3)  # 2025/26 Q3: list extracted 1 October 2025
 
 
@@ -37,8 +39,10 @@ def _header(path: Path, encoding: str = "utf-8-sig") -> list[str]:
 
 
 def test_same_seed_gives_byte_identical_files_and_other_seed_differs(tmp_path):
-    runs = [generate_samples(tmp_path / d, period=PERIOD, practices=40, seed=s) for d, s in
-            (("a", 1), ("b", 1), ("c", 2))]
+    runs = [
+        generate_samples(tmp_path / d, period=PERIOD, practices=40, seed=s)
+        for d, s in (("a", 1), ("b", 1), ("c", 2))
+    ]
     names_a = {p.name for paths in runs[0].values() for p in paths}
     names_b = {p.name for paths in runs[1].values() for p in paths}
     assert names_a == names_b
@@ -51,8 +55,15 @@ def test_same_seed_gives_byte_identical_files_and_other_seed_differs(tmp_path):
 def test_returned_files_are_keyed_by_extract_name_and_exist(sample):
     out, files = sample
     assert set(files) == {
-        "contracts", "capitation_age_sex", "capitation_lsoa", "practice_map", "qof_achievement",
-        "qof_prevalence", "qof_indicators", "deprivation_lsoa", "practice_characteristics",
+        "contracts",
+        "capitation_age_sex",
+        "capitation_lsoa",
+        "practice_map",
+        "qof_achievement",
+        "qof_prevalence",
+        "qof_indicators",
+        "deprivation_lsoa",
+        "practice_characteristics",
         "additional_needs",
     }
     for paths in files.values():
@@ -81,17 +92,28 @@ def test_england_size_hierarchy_has_englands_organisation_counts():
     assert len(tree.sub_icbs) == 106
     assert 1150 <= len(tree.pcns) <= 1350
     ons = dict(zip(prac["region_code"], prac["region_ons_code"], strict=True))
-    assert ons == {"Y56": "E40000003", "Y58": "E40000006", "Y59": "E40000005", "Y60": "E40000011",
-                   "Y61": "E40000007", "Y62": "E40000010", "Y63": "E40000012"}
+    assert ons == {
+        "Y56": "E40000003",
+        "Y58": "E40000006",
+        "Y59": "E40000005",
+        "Y60": "E40000011",
+        "Y61": "E40000007",
+        "Y62": "E40000010",
+        "Y63": "E40000012",
+    }
     names = dict(zip(prac["region_code"], prac["region_name"], strict=True))
     assert names["Y56"] == "London" and names["Y63"] == "North East and Yorkshire"
 
 
 def test_hierarchy_nests_each_level_in_exactly_one_parent():
     prac = build_hierarchy(1000, seed=11).practices
-    for child, parent in (("pcn_code", "sub_icb_code"), ("sub_icb_code", "icb_code"),
-                          ("icb_code", "region_code"), ("sub_icb_code", "sub_icb_ons_code"),
-                          ("icb_code", "icb_ons_code")):
+    for child, parent in (
+        ("pcn_code", "sub_icb_code"),
+        ("sub_icb_code", "icb_code"),
+        ("icb_code", "region_code"),
+        ("sub_icb_code", "sub_icb_ons_code"),
+        ("icb_code", "icb_ons_code"),
+    ):
         assert (prac.groupby(child)[parent].nunique() == 1).all(), (child, parent)
     assert prac["sub_icb_ons_code"].nunique() == prac["sub_icb_code"].nunique()
 
@@ -116,6 +138,7 @@ def test_hierarchy_matches_the_generated_map(sample):
 
 
 @pytest.mark.realdata
+@requires_real
 def test_payments_header_bom_and_line_endings_match_the_real_file(sample):
     _, files = sample
     ours, real = files["contracts"][0], REAL / "payments" / "nhspaymentsgp-22-23-prac-csv.csv"
@@ -127,6 +150,7 @@ def test_payments_header_bom_and_line_endings_match_the_real_file(sample):
 
 
 @pytest.mark.realdata
+@requires_real
 def test_qof_mapping_and_prevalence_headers_match_the_real_files(sample):
     _, files = sample
     assert _header(files["qof_indicators"][0]) == _header(REAL / "qof/2020-21/MAPPING_INDICATORS_2021_v2.csv")
@@ -134,6 +158,7 @@ def test_qof_mapping_and_prevalence_headers_match_the_real_files(sample):
 
 
 @pytest.mark.realdata
+@requires_real
 def test_map_header_is_the_real_layout_with_sub_icb_era_names(sample):
     _, files = sample
     real = _header(REAL / "registrations" / "gp-reg-pat-prac-map.csv")  # CCG era (Jan 2022)
@@ -144,26 +169,57 @@ def test_map_header_is_the_real_layout_with_sub_icb_era_names(sample):
 def test_other_headers(sample):
     _, files = sample
     assert _header(files["capitation_age_sex"][0]) == [
-        "PUBLICATION", "EXTRACT_DATE", "ORG_TYPE", "ORG_CODE", "ONS_CODE", "POSTCODE", "SEX", "AGE_GROUP_5",
-        "NUMBER_OF_PATIENTS"]
+        "PUBLICATION",
+        "EXTRACT_DATE",
+        "ORG_TYPE",
+        "ORG_CODE",
+        "ONS_CODE",
+        "POSTCODE",
+        "SEX",
+        "AGE_GROUP_5",
+        "NUMBER_OF_PATIENTS",
+    ]
     assert _header(files["capitation_lsoa"][0]) == [
-        "PUBLICATION", "EXTRACT_DATE", "PRACTICE_CODE", "PRACTICE_NAME", "LSOA_CODE", "SEX",
-        "NUMBER_OF_PATIENTS"]
+        "PUBLICATION",
+        "EXTRACT_DATE",
+        "PRACTICE_CODE",
+        "PRACTICE_NAME",
+        "LSOA_CODE",
+        "SEX",
+        "NUMBER_OF_PATIENTS",
+    ]
     for path in files["qof_achievement"]:
-        assert _header(path) == ["REGION_ODS_CODE", "REGION_ONS_CODE", "REGION_NAME", "PRACTICE_CODE",
-                                 "INDICATOR_CODE", "MEASURE", "VALUE"]
+        assert _header(path) == [
+            "REGION_ODS_CODE",
+            "REGION_ONS_CODE",
+            "REGION_NAME",
+            "PRACTICE_CODE",
+            "INDICATOR_CODE",
+            "MEASURE",
+            "VALUE",
+        ]
     iod = _header(files["deprivation_lsoa"][0])
     assert iod[:7] == [
-        "LSOA code (2011)", "LSOA name (2011)", "Local Authority District code (2019)",
-        "Local Authority District name (2019)", "Index of Multiple Deprivation (IMD) Score",
+        "LSOA code (2011)",
+        "LSOA name (2011)",
+        "Local Authority District code (2019)",
+        "Local Authority District name (2019)",
+        "Index of Multiple Deprivation (IMD) Score",
         "Index of Multiple Deprivation (IMD) Rank (where 1 is most deprived)",
-        "Index of Multiple Deprivation (IMD) Decile (where 1 is most deprived 10% of LSOAs)"]
-    for col in ("Health Deprivation and Disability Score", "Income Score (rate)",
-                "Total population: mid 2015 (excluding prisoners)"):
+        "Index of Multiple Deprivation (IMD) Decile (where 1 is most deprived 10% of LSOAs)",
+    ]
+    for col in (
+        "Health Deprivation and Disability Score",
+        "Income Score (rate)",
+        "Total population: mid 2015 (excluding prisoners)",
+    ):
         assert col in iod
     assert len(iod) == 57  # 4 ids + 16 domains x (score, rank, decile) + 5 denominators
     assert _header(files["practice_characteristics"][0]) == [
-        "PRACTICE_CODE", "NEW_REGISTRATIONS_12M", "CARE_HOME_PATIENTS"]
+        "PRACTICE_CODE",
+        "NEW_REGISTRATIONS_12M",
+        "CARE_HOME_PATIENTS",
+    ]
     assert _header(files["additional_needs"][0]) == ["LSOA_CODE", "SLLI", "SMR_UNDER_65"]
 
 
@@ -176,8 +232,9 @@ def test_age_sex_all_rows_equal_the_sums_at_every_level(sample):
     df["n"] = df["NUMBER_OF_PATIENTS"].astype(int)
     assert set(df["AGE_GROUP_5"]) == {*AGE_BANDS_5, "ALL"}
     assert set(df["ORG_TYPE"]) == {"COMM_REGION", "ICB", "SUB_ICB_LOCATION", "PCN", "GP"}
-    cube = df.pivot_table(index=["ORG_TYPE", "ORG_CODE", "AGE_GROUP_5"], columns="SEX", values="n",
-                          aggfunc="sum")
+    cube = df.pivot_table(
+        index=["ORG_TYPE", "ORG_CODE", "AGE_GROUP_5"], columns="SEX", values="n", aggfunc="sum"
+    )
     assert (cube["ALL"] == cube["MALE"] + cube["FEMALE"]).all()
     by_band = df[df["AGE_GROUP_5"] != "ALL"].groupby(["ORG_TYPE", "ORG_CODE", "SEX"])["n"].sum()
     all_band = df[df["AGE_GROUP_5"] == "ALL"].set_index(["ORG_TYPE", "ORG_CODE", "SEX"])["n"]
@@ -185,8 +242,12 @@ def test_age_sex_all_rows_equal_the_sums_at_every_level(sample):
     # Higher levels are sums of their practices.
     mapping = _read(files["practice_map"][0]).set_index("PRACTICE_CODE")
     gp = df[df["ORG_TYPE"] == "GP"].copy()
-    for org_type, col in (("PCN", "PCN_CODE"), ("SUB_ICB_LOCATION", "SUB_ICB_LOCATION_CODE"),
-                          ("ICB", "ICB_CODE"), ("COMM_REGION", "COMM_REGION_CODE")):
+    for org_type, col in (
+        ("PCN", "PCN_CODE"),
+        ("SUB_ICB_LOCATION", "SUB_ICB_LOCATION_CODE"),
+        ("ICB", "ICB_CODE"),
+        ("COMM_REGION", "COMM_REGION_CODE"),
+    ):
         gp["parent"] = mapping.loc[gp["ORG_CODE"], col].to_numpy()
         expected = gp.groupby(["parent", "SEX", "AGE_GROUP_5"])["n"].sum()
         level = df[df["ORG_TYPE"] == org_type].set_index(["ORG_CODE", "SEX", "AGE_GROUP_5"])["n"]
@@ -241,10 +302,15 @@ def test_code_formats(sample):
     _, files = sample
     m = _read(files["practice_map"][0])
     formats = {
-        "PRACTICE_CODE": r"[A-Z]\d{5}", "PCN_CODE": r"U\d{5}", "SUB_ICB_LOCATION_CODE": r"\d\d[A-Z]",
-        "ICB_CODE": r"Q[A-Z0-9]{2}", "COMM_REGION_CODE": r"Y(56|58|59|60|61|62|63)",
-        "ONS_SUB_ICB_LOCATION_CODE": r"E38\d{6}", "ONS_ICB_CODE": r"E54\d{6}",
-        "ONS_COMM_REGION_CODE": r"E40\d{6}", "PRACTICE_POSTCODE": r"[A-Z]{1,2}\d{1,2} \d[A-Z]{2}",
+        "PRACTICE_CODE": r"[A-Z]\d{5}",
+        "PCN_CODE": r"U\d{5}",
+        "SUB_ICB_LOCATION_CODE": r"\d\d[A-Z]",
+        "ICB_CODE": r"Q[A-Z0-9]{2}",
+        "COMM_REGION_CODE": r"Y(56|58|59|60|61|62|63)",
+        "ONS_SUB_ICB_LOCATION_CODE": r"E38\d{6}",
+        "ONS_ICB_CODE": r"E54\d{6}",
+        "ONS_COMM_REGION_CODE": r"E40\d{6}",
+        "PRACTICE_POSTCODE": r"[A-Z]{1,2}\d{1,2} \d[A-Z]{2}",
     }
     for col, pattern in formats.items():
         assert m[col].str.fullmatch(pattern).all(), col
@@ -269,9 +335,14 @@ def test_qof_points_never_exceed_the_indicator_maximum(sample):
     value = pts["VALUE"].astype(float)
     assert (value >= 0).all()
     assert (value <= max_points.loc[pts["INDICATOR_CODE"]].to_numpy()).all()
-    wide = ach[ach["MEASURE"] != "ACHIEVED_POINTS"].pivot_table(
-        index=["PRACTICE_CODE", "INDICATOR_CODE"], columns="MEASURE", values="VALUE",
-        aggfunc="first").dropna(subset=["NUMERATOR"]).astype(float)
+    wide = (
+        ach[ach["MEASURE"] != "ACHIEVED_POINTS"]
+        .pivot_table(
+            index=["PRACTICE_CODE", "INDICATOR_CODE"], columns="MEASURE", values="VALUE", aggfunc="first"
+        )
+        .dropna(subset=["NUMERATOR"])
+        .astype(float)
+    )
     assert (wide["NUMERATOR"] <= wide["DENOMINATOR"]).all()
     # Each region file holds only that region's practices, with the region's own codes.
     for path in files["qof_achievement"]:
@@ -298,10 +369,14 @@ def test_payments_are_consistent_with_parts_price_and_lists(sample):
     assert np.allclose(pay[parts].sum(axis=1), total, atol=0.02)
     deductions = pay["Deductions for Pensions, Levies and Prescription Charge Income"]
     assert (deductions <= 0).all()
-    assert np.allclose(total + deductions, pay["Total NHS Payments to General Practice Minus Deductions"],
-                       atol=0.02)
-    assert np.allclose(total / pay["Average Number of Registered Patients"],
-                       pay["Average payments per registered patient"], atol=0.006)
+    assert np.allclose(
+        total + deductions, pay["Total NHS Payments to General Practice Minus Deductions"], atol=0.02
+    )
+    assert np.allclose(
+        total / pay["Average Number of Registered Patients"],
+        pay["Average payments per registered patient"],
+        atol=0.006,
+    )
     gms = pay[pay["Contract Type"] == "GMS"]
     per_weighted = gms["Global Sum"] / gms["Average Number of Weighted Patients"]
     assert np.allclose(per_weighted, 123.34 * (1 - 0.0475), rtol=0.03)
@@ -329,8 +404,11 @@ def test_qof_payments_follow_points(sample):
     ach = pd.concat([_read(p) for p in files["qof_achievement"]])
     points = ach[ach["MEASURE"] == "ACHIEVED_POINTS"].assign(v=lambda d: d["VALUE"].astype(float))
     points = points.groupby("PRACTICE_CODE")["v"].sum()
-    per_point_per_patient = pay.loc[points.index, "Total QOF Payments"] / points / pay.loc[
-        points.index, "Average Number of Registered Patients"]
+    per_point_per_patient = (
+        pay.loc[points.index, "Total QOF Payments"]
+        / points
+        / pay.loc[points.index, "Average Number of Registered Patients"]
+    )
     # £/point x list / national average list: about 220.62 / 9,964 per point per patient.
     assert np.allclose(per_point_per_patient, 220.62 / 9964, rtol=0.15)
 
@@ -359,7 +437,7 @@ def test_deprived_practices_have_younger_lists(sample):
     lsoa = lsoa[lsoa["LSOA_CODE"].str.startswith("E01")]
     iod = pd.read_csv(files["deprivation_lsoa"][0]).set_index("LSOA code (2011)")
     n = lsoa["NUMBER_OF_PATIENTS"].astype(int)
-    imd = (n * iod.loc[lsoa["LSOA_CODE"], "Index of Multiple Deprivation (IMD) Score"].to_numpy())
+    imd = n * iod.loc[lsoa["LSOA_CODE"], "Index of Multiple Deprivation (IMD) Score"].to_numpy()
     practice_imd = imd.groupby(lsoa["PRACTICE_CODE"]).sum() / n.groupby(lsoa["PRACTICE_CODE"]).sum()
     age = _read(files["capitation_age_sex"][0])
     gp = age[(age["ORG_TYPE"] == "GP") & (age["SEX"] == "ALL")].copy()
