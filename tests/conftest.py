@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_REAL = ROOT.parent / "shared" / "data" / "real"
 
 _session_home = Path(tempfile.mkdtemp(prefix="gp-alloc-tests-"))
 os.environ.setdefault("AIRFLOW_HOME", str(_session_home / "airflow"))
