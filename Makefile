@@ -26,8 +26,10 @@ lint: venv
 	$(BIN)/ruff check plugins dags tests scripts
 	$(BIN)/ruff format --check plugins dags tests scripts
 
+# England-scale benchmark (scripts/bench.py --help for sizes/warehouses); writes docs/benchmarks.{json,md}.
 bench: venv
-	$(BIN)/python scripts/bench.py
+	$(BIN)/pip install --quiet -r requirements-bench.txt -c constraints.txt
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
