@@ -66,9 +66,6 @@ def test_sample_is_cached_and_floor_reads_every_row(bench, tiny_sample):
 
 
 def test_duckdb_peer_totals_the_national_list_at_the_quarter_price(bench, tiny_sample):
-    pytest.importorskip(
-        "duckdb", reason="benchmark-only tool: installed by `make bench` (requirements-bench.txt)"
-    )
     frame = bench.duckdb_peer(tiny_sample, PERIOD)
 
     age = _csv_rows(tiny_sample / "gp-reg-pat-prac-quin-age.csv")

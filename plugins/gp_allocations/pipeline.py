@@ -8,6 +8,7 @@ through task-to-task memory, so any stage can be retried alone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 from decimal import Decimal
@@ -166,11 +167,22 @@ def _check_marts_against_engine(result, levels: pd.DataFrame) -> None:
             raise PipelineError(f"sub-ICB totals in the warehouse differ from the engine's for {variant}")
 
 
-def load_validation_report(ctx: RunContext):
+@functools.lru_cache(maxsize=4)
+def _cached(kind: str, path: Path, mtime_ns: int):
+    """Hand-off files read once per process (many mapped publish tasks can share a process);
+    keyed on the file's modification time so a rewritten file is read again."""
+    if kind == "result":
+        from .results import load_result
+
+        return load_result(path.parent)
     from .validation import ValidationReport
 
-    path = ctx.validation_dir / "report.json"
     return ValidationReport.from_json(path.read_text())
+
+
+def load_validation_report(ctx: RunContext):
+    path = ctx.validation_dir / "report.json"
+    return _cached("report", path, path.stat().st_mtime_ns)
 
 
 def run_info(ctx: RunContext):
@@ -202,9 +214,8 @@ def run_info(ctx: RunContext):
 
 
 def _load_result(ctx: RunContext):
-    from .results import load_result
-
-    return load_result(ctx.compute_dir / _RESULT_DIR)
+    path = ctx.compute_dir / _RESULT_DIR / "result.json"
+    return _cached("result", path, path.stat().st_mtime_ns)
 
 
 _PUBLISH_BASE = "publish_base.json"

@@ -164,6 +164,7 @@ def load_period(
             bulk_insert(conn, f"stg_{extract}", _staging_frame(extract, frame, period, run_id))
             counts[extract] = len(frame)
         run_layer(conn, "core", params)
+        rows_per_file = _rows_per_file(frames)
         run_query(conn, "delete_load_run", params)
         run_query(conn, "insert_load_run", {**params, "loaded_at": loaded_at})
         for f in files:
@@ -177,20 +178,24 @@ def load_period(
                     "source": f["source"],
                     "sha256": f["sha256"],
                     "bytes": f["bytes"],
-                    "row_count": _rows_from_file(frames.get(f["extract"]), f["file"]),
+                    "row_count": rows_per_file.get(f["extract"], {}).get(Path(f["file"]).name, 0),
                     "loaded_at": loaded_at,
                 },
             )
     return counts
 
 
-def _rows_from_file(frame: pd.DataFrame | None, file: str) -> int:
-    if frame is None:
-        return 0
-    if "_file" not in frame:
-        return len(frame)
-    name = Path(file).name
-    return int((frame["_file"].astype(str).map(lambda s: Path(s).name) == name).sum())
+def _rows_per_file(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, int]]:
+    """Rows standardised from each source file, by extract and file name (one pass per extract)."""
+    out: dict[str, dict[str, int]] = {}
+    for extract, frame in frames.items():
+        if "_file" not in frame:
+            continue
+        per_file: dict[str, int] = {}
+        for name, n in frame["_file"].value_counts().items():
+            per_file[Path(str(name)).name] = per_file.get(Path(str(name)).name, 0) + int(n)
+        out[extract] = per_file
+    return out
 
 
 def read_compute_inputs(engine: Engine, period: str) -> dict[str, pd.DataFrame]:
