@@ -389,8 +389,11 @@ def build_hierarchy(practices: int = ENGLAND_PRACTICES, seed: int = 20261122) ->
     # Codes in the published formats, drawn without replacement so they are unique.
     sub_codes = _unique_codes(rng, n_sub, (10, 10, 26), lambda d: f"{d[0]}{d[1]}{_LETTERS[d[2]]}")
     icb_codes = _unique_codes(rng, n_icb, (36, 36), lambda d: f"Q{_ALNUM[d[0]]}{_ALNUM[d[1]]}")
-    sub_ons = [f"E38{n:06d}" for n in np.sort(rng.choice(np.arange(1, 400), n_sub, replace=False))]
-    icb_ons = [f"E54{n:06d}" for n in np.sort(rng.choice(np.arange(1, 80), n_icb, replace=False))]
+    sub_space = np.arange(1, max(400, 2 * n_sub))
+    sub_ons = [f"E38{n:06d}" for n in np.sort(rng.choice(sub_space, n_sub, replace=False))]
+    # the code space grows only past England size, so the default sample stays as it was
+    icb_space = np.arange(1, max(80, 2 * n_icb))
+    icb_ons = [f"E54{n:06d}" for n in np.sort(rng.choice(icb_space, n_icb, replace=False))]
     pcn_codes = [f"U{n:05d}" for n in rng.choice(np.arange(10000, 100000), n_pcn, replace=False)]
     icb_places = _place_names(rng, 2 * n_icb)
     icb_names = [f"{icb_places[2 * i].title()} and {icb_places[2 * i + 1].title()}" for i in range(n_icb)]
