@@ -198,6 +198,27 @@ def _rows_per_file(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, int]]
     return out
 
 
+_NAMED_PARAM = re.compile(r"(?<!:):(\w+)")
+
+
+def fetch_frame(conn: Connection, stmt: str, params: dict) -> pd.DataFrame:
+    """Run a read query on the DBAPI cursor and build the frame from its rows.
+
+    Millions of rows come back here (registrations by LSOA); skipping SQLAlchemy's per-row result
+    processing halves the time. Parameters stay bound: sqlite3 takes ``:name`` as written, psycopg
+    takes ``%(name)s``.
+    """
+    if conn.dialect.name != "sqlite":
+        stmt = _NAMED_PARAM.sub(r"%(\1)s", stmt)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(stmt, params)
+        columns = [d[0] for d in cursor.description]
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+    finally:
+        cursor.close()
+
+
 def read_compute_inputs(engine: Engine, period: str) -> dict[str, pd.DataFrame]:
     """The period's core tables in canonical shape, one frame per extract that has rows."""
     frames: dict[str, pd.DataFrame] = {}
@@ -205,7 +226,7 @@ def read_compute_inputs(engine: Engine, period: str) -> dict[str, pd.DataFrame]:
         for path in layer_files("compute", engine.dialect.name):
             extract = path.name.split(".")[0]
             (stmt,) = statements(path)
-            frame = pd.read_sql_query(sa.text(stmt), conn, params={"period": period})
+            frame = fetch_frame(conn, stmt, {"period": period})
             if frame.empty:
                 continue
             for col in EXTRACTS[extract].columns:
