@@ -92,3 +92,15 @@ def test_publish_moves_a_complete_run_into_place_and_records_it(run) -> None:
     with engine.connect() as conn:
         status = conn.execute(sa.text("SELECT status, output_dir FROM publication")).fetchall()
     assert [tuple(s) for s in status] == [("published", published["directory"])]
+
+
+def test_national_workbook_reports_the_implied_price_paid_per_weighted_patient(run) -> None:
+    ctx, summaries = run
+    national = next(Path(summaries["stage_publish"]["directory"]).glob("*_england.xlsx"))
+    table = pd.read_excel(national, sheet_name="Implied price", header=2, dtype=str)
+    measures = dict(zip(table["Measure"], table["Value"], strict=True))
+    contracts = pd.read_parquet(ctx.standardised_dir / "contracts.parquet")
+    gms = contracts[(contracts["contract_type"] == "GMS") & (contracts["weighted_patients"] > 0)]
+    implied = gms["global_sum_pence"] / 100 / gms["weighted_patients"]
+    assert int(measures["GMS_practices"]) == int((contracts["contract_type"] == "GMS").sum())
+    assert float(measures["implied_price_median_gbp"]) == pytest.approx(implied.median(), abs=5e-5)  # 4 dp

@@ -1090,7 +1090,18 @@ TABLE_SHEETS: dict[str, tuple[str, str]] = {
         "Practice changes",
         "Closed, merged or moved practices: which practice, which extracts disagree",
     ),
+    "implied_price": (
+        "Implied price",
+        "Global Sum paid per weighted patient (GMS): national totals, median and spread",
+    ),
+    "implied_price_outliers": (
+        "Implied price outliers",
+        "GMS practices whose implied price per weighted patient is far from the median",
+    ),
 }
+
+#: tables shown in the national workbook only
+NATIONAL_ONLY_TABLES = ("payments_equity", "implied_price", "implied_price_outliers")
 
 
 def table_contents(result: AllocationResult, *, national: bool) -> list[tuple[str, str]]:
@@ -1098,7 +1109,7 @@ def table_contents(result: AllocationResult, *, national: bool) -> list[tuple[st
     return [
         TABLE_SHEETS[name]
         for name in TABLE_SHEETS
-        if name in result.tables and (national or name != "payments_equity")
+        if name in result.tables and (national or name not in NATIONAL_ONLY_TABLES)
     ]
 
 
@@ -1152,6 +1163,36 @@ def _table_sheets(wb, st, result: AllocationResult, sub_icb: str | None) -> None
             cols=cols,
             name="Practice_changes_table",
         )
+
+    if sub_icb is None:
+        for name, title, note in (
+            (
+                "implied_price",
+                "Implied price per weighted patient: Global Sum paid / weighted patients (GMS practices)",
+                "From the contracts (payments) extract. Compare the median with the year's price less the "
+                "out-of-hours deduction; practices without a Global Sum or weighted list are counted only.",
+            ),
+            (
+                "implied_price_outliers",
+                "GMS practices whose implied price is more than 10% from the median",
+                "Often practices that opened, closed or merged during the year (part-year payments).",
+            ),
+        ):
+            if name not in tables:
+                continue
+            df = tables[name].reset_index(drop=True)
+            ws = wb.add_worksheet(TABLE_SHEETS[name][0])
+            cols = [Col(c.header, c.key, c.kind, False, c.width) for c in _generic_cols(df)]
+            _write_table(
+                wb,
+                ws,
+                st,
+                title=title,
+                note=note,
+                df=df,
+                cols=cols,
+                name=f"{ws.name.replace(' ', '_')}_table",
+            )
 
 
 def _payments_equity_sheet(wb, st, equity: pd.DataFrame) -> None:

@@ -38,7 +38,7 @@ from . import qof as qof_mod
 from . import weighted_list as wl
 from .deprivation import deprivation_index, practice_scores, quintiles
 from .parameters import COMPONENTS, ParameterSet, load_parameter_set
-from .reconcile import latest_practice_imd, paid_reconciliation, payments_equity
+from .reconcile import implied_price_report, latest_practice_imd, paid_reconciliation, payments_equity
 
 GLOBAL_SUM = "global_sum"
 DEPRIVATION_WEIGHTED = "deprivation_weighted"
@@ -548,6 +548,11 @@ def compute_allocations(
     tables: dict[str, pd.DataFrame] = {}
     if paid is not None:
         tables["paid_reconciliation"] = paid_reconciliation(df, contracts)
+        implied = implied_price_report(
+            contracts, price_per_weighted_patient=price, out_of_hours_deduction=params.out_of_hours_deduction
+        )
+        tables["implied_price"] = implied.summary_frame()
+        tables["implied_price_outliers"] = implied.outliers.reset_index(drop=True)
         if dep_practice is not None:
             tables["payments_equity"] = payments_equity(contracts, dep_practice)
     changes = detect_practice_changes(extracts)
