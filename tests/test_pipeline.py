@@ -104,3 +104,14 @@ def test_national_workbook_reports_the_implied_price_paid_per_weighted_patient(r
     implied = gms["global_sum_pence"] / 100 / gms["weighted_patients"]
     assert int(measures["GMS_practices"]) == int((contracts["contract_type"] == "GMS").sum())
     assert float(measures["implied_price_median_gbp"]) == pytest.approx(implied.median(), abs=5e-5)  # 4 dp
+
+
+def test_quarantined_rows_are_published_beside_the_workbooks(run) -> None:
+    ctx, summaries = run
+    published = Path(summaries["stage_publish"]["directory"])
+    assert (published / "quarantine.csv").read_bytes() == (ctx.validation_dir / "quarantine.csv").read_bytes()
+    manifest = json.loads((published / "manifest.json").read_text())
+    (entry,) = [f for f in manifest["files"] if f["kind"] == "quarantine"]
+    quarantine = pd.read_csv(published / "quarantine.csv", dtype=str)
+    assert entry["rows"] == len(quarantine)
+    assert set(quarantine["severity"]) <= {"warning"}  # an error would have stopped the run

@@ -8,6 +8,7 @@ through task-to-task memory, so any stage can be retried alone.
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import json
 import logging
@@ -277,6 +278,20 @@ def stage_publish_national(ctx: RunContext) -> dict:
     return stage_national_workbook(_load_result(ctx), run_info(ctx), staging, period_slug=ctx.period)
 
 
+def _stage_quarantine(ctx: RunContext, staging: Path) -> dict:
+    """The run's quarantined rows (warnings; errors never publish) go out beside the workbooks."""
+    import shutil
+
+    from .publish import file_entry
+
+    source = ctx.validation_dir / "quarantine.csv"
+    target = staging / "quarantine.csv"
+    shutil.copyfile(source, target)
+    with target.open(newline="", encoding="utf-8") as fh:
+        rows = max(0, sum(1 for _ in csv.reader(fh)) - 1)
+    return file_entry(target, kind="quarantine", rows=rows)
+
+
 def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
     """Under the period lock: publish a new version (manifest with ``changes``, one rename, ``latest``
     last), or record 'unchanged' when the content equals the latest run's. Recorded in the warehouse."""
@@ -286,6 +301,7 @@ def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
 
     result = _load_result(ctx)
     staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
+    files = [*files, _stage_quarantine(ctx, staging)]
     manifest = build_manifest(
         result,
         run_info(ctx),
@@ -339,7 +355,7 @@ def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
         "status": outcome.status,
         "directory": str(final),
         "manifest": str(final / MANIFEST),
-        "workbooks": len(files),
+        "workbooks": sum(1 for f in files if f["name"].endswith(".xlsx")),
         "previous_run_id": outcome.previous_run_id,
     }
 
