@@ -7,7 +7,6 @@ Each period's load runs in one transaction, so a failure leaves the previous sta
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import re
@@ -92,18 +91,24 @@ def create_schema(engine: Engine) -> None:
 
 
 def _pg_copy(conn: Connection, table: str, frame: pd.DataFrame) -> None:
-    """PostgreSQL COPY FROM STDIN (CSV): the fast path for millions of rows."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, na_rep="\\N", quoting=csv.QUOTE_MINIMAL)
-    buffer.seek(0)
+    """PostgreSQL COPY FROM STDIN (CSV): the fast path for millions of rows.
+
+    The CSV is written by pyarrow (several times faster than pandas' writer): nulls become unquoted
+    empty fields, which COPY's CSV format reads as NULL, while empty strings are quoted.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    buffer = io.BytesIO()
+    table_data = pa.Table.from_pandas(frame, preserve_index=False)
+    pa_csv.write_csv(table_data, buffer, pa_csv.WriteOptions(include_header=False))
     raw = conn.connection.driver_connection
     columns = ", ".join(frame.columns)
-    with (
-        raw.cursor() as cur,
-        cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp,
-    ):
-        while data := buffer.read(1 << 20):
-            cp.write(data)
+    view = buffer.getbuffer()
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as cp:
+        for start in range(0, len(view), 1 << 20):
+            cp.write(view[start : start + (1 << 20)])
+    view.release()
 
 
 def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> None:
