@@ -76,6 +76,9 @@ STOP_AFTER = dt.timedelta(hours=3)
 # (docker-compose sets it). Off by default because dag.test() in Airflow 3.3.2 fails on a DAG with a
 # deadline (it looks deadline ids up on the unserialised DAG); the 3 h stop and its alert always apply.
 LATE_ALERT = os.environ.get("GP_ALLOC_LATE_ALERT", "").strip().lower() in ("1", "true", "yes")
+#: First retry waits this long, then doubles (exponential back-off). 2 minutes in production; the
+#: real-Airflow kill test sets a few seconds so a killed task's retry starts at once.
+RETRY_DELAY = dt.timedelta(seconds=int(os.environ.get("GP_ALLOC_RETRY_DELAY_SECONDS", "120")))
 
 
 def _ctx() -> dict:
@@ -119,7 +122,7 @@ def _stage(name: str, ctx: dict):
     default_args={
         "owner": "primary-care-data",
         "retries": 2,
-        "retry_delay": dt.timedelta(minutes=2),
+        "retry_delay": RETRY_DELAY,
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=20),
         "execution_timeout": dt.timedelta(minutes=45),
