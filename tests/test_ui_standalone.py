@@ -3,7 +3,8 @@
 The slow test starts api-server, scheduler and dag-processor (LocalExecutor, fresh PostgreSQL metadata
 database), logs in with the simple auth manager's password file, triggers a run through /api/v2,
 waits for success, follows the validate task's "Validation report" extra link into the plugin, and
-takes a headless Chromium screenshot of the run's grid view (saved as docs/img/airflow-grid.png).
+takes a headless Chromium screenshot of the run's grid view (copied to docs/img/airflow-grid.png
+when GP_ALLOC_UPDATE_DOCS=1).
 """
 
 from __future__ import annotations
@@ -256,10 +257,10 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
             check=True, capture_output=True, timeout=180,
         )
         assert shot.stat().st_size > 20_000, "a rendered page, not a blank one"
-        target = ROOT / "docs" / "img" / "airflow-grid.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _save_small_png(shot, target)
-        assert target.stat().st_size < 400_000
+        assert shot.stat().st_size < 400_000, f"screenshot is {shot.stat().st_size} bytes"
+        # the docs' picture is refreshed on request only, so a test run never changes tracked files
+        if os.environ.get("GP_ALLOC_UPDATE_DOCS") == "1":
+            shutil.copyfile(shot, ROOT / "docs" / "img" / "airflow-grid.png")
     finally:
         report = stack.stop()
         admin_conn = admin.connect()
@@ -269,7 +270,3 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
     assert all(not r["left"] for r in report.values()), report
 
 
-def _save_small_png(source: Path, target: Path) -> None:
-    """Copy the screenshot into the docs; PNG of a 1600x1000 UI page is well under 400 KB."""
-    assert source.stat().st_size < 400_000, f"screenshot is {source.stat().st_size} bytes"
-    shutil.copyfile(source, target)
