@@ -141,7 +141,10 @@ def group_members(pgid: int) -> list[int]:
 def airflow_cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), *args],
-        env=env, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -224,8 +227,14 @@ def run(args: argparse.Namespace) -> dict:
         for name in WORKERS:
             stack.start(
                 name,
-                ["celery", "worker", "--celery-hostname", f"{name}@%h",
-                 "--concurrency", str(args.concurrency)],
+                [
+                    "celery",
+                    "worker",
+                    "--celery-hostname",
+                    f"{name}@%h",
+                    "--concurrency",
+                    str(args.concurrency),
+                ],
                 # two workers on one machine: each needs its own log-server port
                 {"GP_SCALE_OUT_HOSTNAME": name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())},
             )
@@ -266,9 +275,7 @@ def run(args: argparse.Namespace) -> dict:
             ).all()
             deadlines = conn.execute(sa.text("SELECT count(*) FROM deadline_alert")).scalar()
         meta.dispose()
-        summary["tasks"] = [
-            {"task_id": t, "map_index": m, "state": s, "hostname": h} for t, m, s, h in rows
-        ]
+        summary["tasks"] = [{"task_id": t, "map_index": m, "state": s, "hostname": h} for t, m, s, h in rows]
         summary["hosts"] = sorted({h for *_, h in rows if h})
         summary["mapped_by_host"] = {}
         for _, m, _, h in rows:

@@ -107,8 +107,12 @@ def test_one_jwt_secret_and_fernet_key_from_env_file(compose) -> None:
         env = _env(service)
         assert env["AIRFLOW__CORE__FERNET_KEY"] == "${AIRFLOW__CORE__FERNET_KEY}", name
         assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == "${AIRFLOW__API_AUTH__JWT_SECRET}", name
-    for secret in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "POSTGRES_PASSWORD",
-                   "AIRFLOW_ADMIN_PASSWORD"):
+    for secret in (
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "POSTGRES_PASSWORD",
+        "AIRFLOW_ADMIN_PASSWORD",
+    ):
         assert secret in example and example[secret] == "", f"{secret}: listed, value never committed"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
     text = (ROOT / "docker-compose.yaml").read_text()

@@ -92,7 +92,10 @@ def test_params_accept_good_values_and_reject_bad_ones(dag) -> None:
     from airflow.sdk.exceptions import ParamValidationError
 
     ok = _resolve(
-        dag, period="2025-26-Q2", variant="deprivation_weighted", price_per_weighted_patient=120.5,
+        dag,
+        period="2025-26-Q2",
+        variant="deprivation_weighted",
+        price_per_weighted_patient=120.5,
         extracts=["contracts", "practice_map"],
     )
     assert ok["extracts"] == ["contracts", "practice_map"]
@@ -127,9 +130,9 @@ def test_every_task_and_the_run_alert_on_failure(dag) -> None:
         callbacks = task.on_failure_callback
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
         assert any(isinstance(c, FailureAlert) for c in callbacks), task.task_id
-    run_callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [
-        dag.on_failure_callback
-    ]
+    run_callbacks = (
+        dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    )
     assert any(isinstance(c, FailureAlert) for c in run_callbacks)
 
 

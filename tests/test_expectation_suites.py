@@ -51,43 +51,94 @@ def age_sex_patients(practice: int, sex: int, band: int) -> int:
 def valid_frames() -> dict[str, pd.DataFrame]:
     """Every extract, small and consistent: all suites and cross-extract rules pass on it."""
     age_sex = [
-        {"extract_date": EXTRACT_DATE, "practice_code": p, "sex": s, "age_band": b,
-         "patients": age_sex_patients(i, j, k)}
-        for i, p in enumerate(PRACTICES) for j, s in enumerate(SEXES) for k, b in enumerate(AGE_BANDS_5)
+        {
+            "extract_date": EXTRACT_DATE,
+            "practice_code": p,
+            "sex": s,
+            "age_band": b,
+            "patients": age_sex_patients(i, j, k),
+        }
+        for i, p in enumerate(PRACTICES)
+        for j, s in enumerate(SEXES)
+        for k, b in enumerate(AGE_BANDS_5)
     ]
     totals = {p: sum(r["patients"] for r in age_sex if r["practice_code"] == p) for p in PRACTICES}
     lsoa = []
     for p in PRACTICES:  # split each list over the three LSOAs, remainder on the last
         share = totals[p] // 3
         for k, code in enumerate(LSOAS):
-            lsoa.append({"extract_date": EXTRACT_DATE, "practice_code": p, "lsoa_code": code,
-                         "patients": share if k < 2 else totals[p] - 2 * share})
+            lsoa.append(
+                {
+                    "extract_date": EXTRACT_DATE,
+                    "practice_code": p,
+                    "lsoa_code": code,
+                    "patients": share if k < 2 else totals[p] - 2 * share,
+                }
+            )
     subs = {"A81001": "16C", "B82005": "02T", "Y01262": "D2P2L"}
     pcns = {"A81001": "U89141", "B82005": "U12345", "Y01262": None}
     contracts = [
-        {"practice_code": p, "practice_name": f"PRACTICE {p}", "region_code": "Y63", "region_name": "NE&Y",
-         "sub_icb_code": subs[p], "sub_icb_name": f"SUB ICB {subs[p]}", "pcn_code": pcns[p],
-         "pcn_name": "PCN" if pcns[p] else None, "practice_postcode": "TS18 1HU", "contract_type": ct,
-         "dispensing_practice": "No", "practice_rurality": "Urban", "registered_patients": float(totals[p]),
-         "weighted_patients": totals[p] * 1.01, "global_sum_pence": 100_000 * (i + 1), "mpig_pence": 0,
-         "qof_pence": 5_000, "total_payments_pence": 100_000 * (i + 1) + 5_000}
+        {
+            "practice_code": p,
+            "practice_name": f"PRACTICE {p}",
+            "region_code": "Y63",
+            "region_name": "NE&Y",
+            "sub_icb_code": subs[p],
+            "sub_icb_name": f"SUB ICB {subs[p]}",
+            "pcn_code": pcns[p],
+            "pcn_name": "PCN" if pcns[p] else None,
+            "practice_postcode": "TS18 1HU",
+            "contract_type": ct,
+            "dispensing_practice": "No",
+            "practice_rurality": "Urban",
+            "registered_patients": float(totals[p]),
+            "weighted_patients": totals[p] * 1.01,
+            "global_sum_pence": 100_000 * (i + 1),
+            "mpig_pence": 0,
+            "qof_pence": 5_000,
+            "total_payments_pence": 100_000 * (i + 1) + 5_000,
+        }
         for i, (p, ct) in enumerate(zip(PRACTICES, ["GMS", "PMS", "APMS"], strict=True))
     ]
     practice_map = [
-        {"extract_date": EXTRACT_DATE, "practice_code": p, "practice_name": f"PRACTICE {p}",
-         "practice_postcode": "TS18 1HU", "pcn_code": pcns[p], "pcn_name": "PCN" if pcns[p] else None,
-         "sub_icb_code": subs[p], "sub_icb_ons_code": "E38000247", "sub_icb_name": "SUB ICB",
-         "icb_code": "QHM", "icb_ons_code": "E54000050", "icb_name": "ICB", "region_code": "Y63",
-         "region_ons_code": "E40000012", "region_name": "NE&Y"}
+        {
+            "extract_date": EXTRACT_DATE,
+            "practice_code": p,
+            "practice_name": f"PRACTICE {p}",
+            "practice_postcode": "TS18 1HU",
+            "pcn_code": pcns[p],
+            "pcn_name": "PCN" if pcns[p] else None,
+            "sub_icb_code": subs[p],
+            "sub_icb_ons_code": "E38000247",
+            "sub_icb_name": "SUB ICB",
+            "icb_code": "QHM",
+            "icb_ons_code": "E54000050",
+            "icb_name": "ICB",
+            "region_code": "Y63",
+            "region_ons_code": "E40000012",
+            "region_name": "NE&Y",
+        }
         for p in PRACTICES
     ]
     indicators = [
-        {"indicator_code": "AF006", "indicator_point_value": 12.0, "group_code": "AF",
-         "group_description": "Atrial fibrillation", "domain_code": "CL", "domain_description": "Clinical",
-         "patient_list_type": "TOTAL"},
-        {"indicator_code": "DM012", "indicator_point_value": 4.0, "group_code": "DM",
-         "group_description": "Diabetes", "domain_code": "CL", "domain_description": "Clinical",
-         "patient_list_type": "17OV"},
+        {
+            "indicator_code": "AF006",
+            "indicator_point_value": 12.0,
+            "group_code": "AF",
+            "group_description": "Atrial fibrillation",
+            "domain_code": "CL",
+            "domain_description": "Clinical",
+            "patient_list_type": "TOTAL",
+        },
+        {
+            "indicator_code": "DM012",
+            "indicator_point_value": 4.0,
+            "group_code": "DM",
+            "group_description": "Diabetes",
+            "domain_code": "CL",
+            "domain_description": "Clinical",
+            "patient_list_type": "17OV",
+        },
     ]
     achievement = [
         {"practice_code": p, "indicator_code": ind, "measure": m, "value": v}
@@ -96,14 +147,28 @@ def valid_frames() -> dict[str, pd.DataFrame]:
         for m, v in (("NUMERATOR", 40.0), ("DENOMINATOR", 50.0), ("ACHIEVED_POINTS", points))
     ]
     prevalence = [
-        {"practice_code": p, "group_code": g, "register": 30, "patient_list_type": lt,
-         "practice_list_size": totals[p]}
-        for p in PRACTICES for g, lt in (("AF", "TOTAL"), ("DM", "17OV"))
+        {
+            "practice_code": p,
+            "group_code": g,
+            "register": 30,
+            "patient_list_type": lt,
+            "practice_list_size": totals[p],
+        }
+        for p in PRACTICES
+        for g, lt in (("AF", "TOTAL"), ("DM", "17OV"))
     ]
     deprivation = [
-        {"lsoa_code": c, "lsoa_name": f"Area {k}", "lad_code": "E06000001", "lad_name": "Hartlepool",
-         "imd_score": 20.5 + k, "imd_rank": 100 + k, "imd_decile": 3, "health_deprivation_score": 0.5,
-         "population": 1500}
+        {
+            "lsoa_code": c,
+            "lsoa_name": f"Area {k}",
+            "lad_code": "E06000001",
+            "lad_name": "Hartlepool",
+            "imd_score": 20.5 + k,
+            "imd_rank": 100 + k,
+            "imd_decile": 3,
+            "health_deprivation_score": 0.5,
+            "population": 1500,
+        }
         for k, c in enumerate(LSOAS)
     ]
     return {
@@ -115,22 +180,62 @@ def valid_frames() -> dict[str, pd.DataFrame]:
         "qof_prevalence": _frame("qof_prevalence", prevalence),
         "qof_indicators": _frame("qof_indicators", indicators),
         "deprivation_lsoa": _frame("deprivation_lsoa", deprivation),
-        "practice_characteristics": _frame("practice_characteristics", [
-            {"practice_code": p, "new_registrations": 50, "care_home_patients": 3} for p in PRACTICES]),
-        "additional_needs": _frame("additional_needs", [
-            {"lsoa_code": c, "slli": 101.5, "smr_under_65": 95.0} for c in LSOAS]),
-        "deprivation_practice": _frame("deprivation_practice", [
-            {"practice_code": p, "imd_year": 2019, "imd_score": 25.0} for p in PRACTICES]),
-        "qof_practice_summary": _frame("qof_practice_summary", [
-            {"practice_code": p, "sub_icb_code": subs[p], "pcn_code": pcns[p] or "U", "list_size": totals[p],
-             "achievement_points": 600.5, "max_points": 635.0} for p in PRACTICES]),
-        "ods_practices": _frame("ods_practices", [
-            {"practice_code": p, "practice_name": f"PRACTICE {p}", "region_code": "Y63", "icb_code": "QHM",
-             "practice_postcode": "TS18 1HU", "open_date": pd.Timestamp("1974-04-01"), "close_date": None,
-             "status_code": "A", "sub_icb_code": subs[p], "prescribing_setting": 4} for p in PRACTICES]),
-        "pcn_reference": _frame("pcn_reference", [
-            {"pcn_code": c, "pcn_name": "PCN", "sub_icb_code": "16C", "open_date": pd.Timestamp("2019-07-01"),
-             "close_date": None} for c in ("U89141", "U12345")]),
+        "practice_characteristics": _frame(
+            "practice_characteristics",
+            [{"practice_code": p, "new_registrations": 50, "care_home_patients": 3} for p in PRACTICES],
+        ),
+        "additional_needs": _frame(
+            "additional_needs", [{"lsoa_code": c, "slli": 101.5, "smr_under_65": 95.0} for c in LSOAS]
+        ),
+        "deprivation_practice": _frame(
+            "deprivation_practice",
+            [{"practice_code": p, "imd_year": 2019, "imd_score": 25.0} for p in PRACTICES],
+        ),
+        "qof_practice_summary": _frame(
+            "qof_practice_summary",
+            [
+                {
+                    "practice_code": p,
+                    "sub_icb_code": subs[p],
+                    "pcn_code": pcns[p] or "U",
+                    "list_size": totals[p],
+                    "achievement_points": 600.5,
+                    "max_points": 635.0,
+                }
+                for p in PRACTICES
+            ],
+        ),
+        "ods_practices": _frame(
+            "ods_practices",
+            [
+                {
+                    "practice_code": p,
+                    "practice_name": f"PRACTICE {p}",
+                    "region_code": "Y63",
+                    "icb_code": "QHM",
+                    "practice_postcode": "TS18 1HU",
+                    "open_date": pd.Timestamp("1974-04-01"),
+                    "close_date": None,
+                    "status_code": "A",
+                    "sub_icb_code": subs[p],
+                    "prescribing_setting": 4,
+                }
+                for p in PRACTICES
+            ],
+        ),
+        "pcn_reference": _frame(
+            "pcn_reference",
+            [
+                {
+                    "pcn_code": c,
+                    "pcn_name": "PCN",
+                    "sub_icb_code": "16C",
+                    "open_date": pd.Timestamp("2019-07-01"),
+                    "close_date": None,
+                }
+                for c in ("U89141", "U12345")
+            ],
+        ),
     }
 
 
@@ -166,7 +271,8 @@ def test_suite_is_in_step_with_the_canonical_schema(name):
     not_null = {e["kwargs"]["column"] for e in by_type["expect_column_values_to_not_be_null"]}
     assert not_null == {c.name for c in spec.columns if not c.nullable}
     unique = by_type.get("expect_compound_columns_to_be_unique", []) + by_type.get(
-        "expect_column_values_to_be_unique", [])
+        "expect_column_values_to_be_unique", []
+    )
     keys = [tuple(e["kwargs"].get("column_list") or [e["kwargs"]["column"]]) for e in unique]
     assert spec.key in keys
     # Every column an expectation names exists in the canonical schema (no typo silently never runs).

@@ -57,12 +57,12 @@ pytestmark = pytest.mark.e2e
 
 # Loaded by every Python process of the stack (PYTHONPATH); does something only where
 # GP_KILL_TEST_DIR is set, i.e. in the scheduler and the task processes it forks.
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os
 
 if os.environ.get("GP_KILL_TEST_DIR"):
     import gp_kill_points  # noqa: F401
-'''
+"""
 
 KILL_POINTS = r'''
 """Kill points for tests/test_faults_airflow.py: the first task process to reach one waits to be killed."""
@@ -183,8 +183,13 @@ def test_airflow_retries_tasks_killed_mid_load_and_mid_publish(tmp_path, databas
     warehouse_url, reference_url = pg + databases["wh"], pg + databases["ref"]
 
     # the uninterrupted run: same sample, same code, in-process, on its own warehouse and folders
-    ref_ctx = context(tmp_path / "ref", source, "reference_run", warehouse_url=reference_url,
-                      output_root=tmp_path / "ref" / "outputs")
+    ref_ctx = context(
+        tmp_path / "ref",
+        source,
+        "reference_run",
+        warehouse_url=reference_url,
+        output_root=tmp_path / "ref" / "outputs",
+    )
     run_all(ref_ctx)
 
     hooks, markers = tmp_path / "hooks", tmp_path / "markers"
@@ -244,8 +249,9 @@ def test_airflow_retries_tasks_killed_mid_load_and_mid_publish(tmp_path, databas
 
         so.wait_for("the DAG to be parsed", parsed, 180, stack)
         _api(base, f"/dags/{DAG_ID}", "PATCH", {"is_paused": False})
-        run_id = _api(base, f"/dags/{DAG_ID}/dagRuns", "POST",
-                      {"logical_date": None, "conf": {"period": PERIOD}})["dag_run_id"]
+        run_id = _api(
+            base, f"/dags/{DAG_ID}/dagRuns", "POST", {"logical_date": None, "conf": {"period": PERIOD}}
+        )["dag_run_id"]
         run_path = f"/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
 
         def task_instances() -> list[dict]:
@@ -258,7 +264,10 @@ def test_airflow_retries_tasks_killed_mid_load_and_mid_publish(tmp_path, databas
             # the task instance Airflow is running with that PID: the process we are about to kill
             ti = so.wait_for(
                 f"the task instance with pid {pid}",
-                lambda pid=pid: next((t for t in task_instances() if t["pid"] == pid), None), 60, stack, 1,
+                lambda pid=pid: next((t for t in task_instances() if t["pid"] == pid), None),
+                60,
+                stack,
+                1,
             )
             assert (ti["task_id"], ti["state"], ti["try_number"]) == (task_id, "running", 1), ti
             assert Path(f"/proc/{pid}").exists()
@@ -284,8 +293,10 @@ def test_airflow_retries_tasks_killed_mid_load_and_mid_publish(tmp_path, databas
     # the killed tries were recorded as failed by Airflow itself (the kill, not the code, ended them)
     with sa.create_engine(pg + databases["meta"]).connect() as conn:
         history = conn.execute(
-            sa.text("SELECT task_id, map_index, try_number, state FROM task_instance_history"
-                    " WHERE dag_id = :d AND run_id = :r ORDER BY task_id, map_index"),
+            sa.text(
+                "SELECT task_id, map_index, try_number, state FROM task_instance_history"
+                " WHERE dag_id = :d AND run_id = :r ORDER BY task_id, map_index"
+            ),
             {"d": DAG_ID, "r": run_id},
         ).all()
     assert sorted((t, m, n, s) for t, m, n, s in history) == sorted(

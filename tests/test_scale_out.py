@@ -28,10 +28,23 @@ def test_two_celery_workers_share_one_run_and_everything_stops(tmp_path) -> None
     report_path = tmp_path / "scale.json"
     workdir = tmp_path / "stack"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "scale_out.py"), "--practices", "60", "--timeout", "900",
-         "--workdir", str(workdir), "--json", str(report_path)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "plugins")},
-        capture_output=True, text=True, timeout=1500,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "scale_out.py"),
+            "--practices",
+            "60",
+            "--timeout",
+            "900",
+            "--workdir",
+            str(workdir),
+            "--json",
+            str(report_path),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "plugins")},
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     assert report_path.exists(), proc.stderr[-4000:]
     report = json.loads(report_path.read_text())
@@ -61,7 +74,8 @@ def test_two_celery_workers_share_one_run_and_everything_stops(tmp_path) -> None
     # the fresh metadata database was dropped afterwards
     admin = sa.create_engine(PG_ADMIN_URL)
     with admin.connect() as conn:
-        left = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"),
-                            {"d": report["metadata_db"]}).first()
+        left = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": report["metadata_db"]}
+        ).first()
     admin.dispose()
     assert left is None

@@ -110,8 +110,10 @@ def test_extra_links_point_at_the_plugin_for_the_right_tasks(served) -> None:
     key = SimpleNamespace(dag_id=DAG_ID, task_id=ui.VALIDATE_TASK, run_id=run_id, map_index=-1)
     validate = SimpleNamespace(task_id=ui.VALIDATE_TASK)
     finalise = SimpleNamespace(task_id=ui.PUBLISH_TASK)
-    assert ui.ValidationReportLink().get_link(validate, ti_key=key).endswith(
-        "/gp-allocations/runs/manual__2025-10-01T02%3A00%3A00%2B00%3A00/data-docs/index.html"
+    assert (
+        ui.ValidationReportLink()
+        .get_link(validate, ti_key=key)
+        .endswith("/gp-allocations/runs/manual__2025-10-01T02%3A00%3A00%2B00%3A00/data-docs/index.html")
     )
     assert ui.ValidationReportLink().get_link(finalise, ti_key=key) == ""
     outputs = ui.PublishedOutputsLink().get_link(finalise, ti_key=key)
@@ -200,8 +202,9 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
         stack.start("dag-processor", ["dag-processor"])
         so.wait_for("the API server", lambda: _healthy(base), 180, stack)
 
-        token = _request(f"{base}/auth/token", method="POST",
-                         body={"username": "admin", "password": password})["access_token"]
+        token = _request(
+            f"{base}/auth/token", method="POST", body={"username": "admin", "password": password}
+        )["access_token"]
         with pytest.raises(urllib.error.HTTPError) as denied:
             _request(f"{base}/api/v2/dags/{DAG_ID}")
         assert denied.value.code == 401, "the API needs the login"
@@ -215,11 +218,19 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
         so.wait_for("the DAG to be parsed", parsed, 240, stack)
         _request(f"{base}/api/v2/dags/{DAG_ID}", token, "PATCH", {"is_paused": False})
         with pytest.raises(urllib.error.HTTPError) as rejected:  # the Params form's validation
-            _request(f"{base}/api/v2/dags/{DAG_ID}/dagRuns", token, "POST",
-                     {"logical_date": None, "conf": {"period": "2025-Q9"}})
+            _request(
+                f"{base}/api/v2/dags/{DAG_ID}/dagRuns",
+                token,
+                "POST",
+                {"logical_date": None, "conf": {"period": "2025-Q9"}},
+            )
         assert rejected.value.code == 400
-        run = _request(f"{base}/api/v2/dags/{DAG_ID}/dagRuns", token, "POST",
-                       {"logical_date": None, "conf": {"period": PERIOD, "variant": "deprivation_weighted"}})
+        run = _request(
+            f"{base}/api/v2/dags/{DAG_ID}/dagRuns",
+            token,
+            "POST",
+            {"logical_date": None, "conf": {"period": PERIOD, "variant": "deprivation_weighted"}},
+        )
         run_id = run["dag_run_id"]
 
         def done():
@@ -232,7 +243,8 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
 
         links = _request(
             f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
-            "validate.validate_extracts/links", token,
+            "validate.validate_extracts/links",
+            token,
         )
         report_url = links["extra_links"]["Validation report"]
         assert report_url and report_url.startswith("/gp-allocations/runs/")
@@ -243,18 +255,35 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
         assert sum(f["name"].endswith(".xlsx") for f in outputs["files"]) >= 2
 
         # the screenshot: a second API server on the same database where everyone is admin (no login)
-        stack.start("api-server-screenshot", ["api-server", "--port", str(screenshot_port)],
-                    {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"})
+        stack.start(
+            "api-server-screenshot",
+            ["api-server", "--port", str(screenshot_port)],
+            {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"},
+        )
         shot_base = f"http://127.0.0.1:{screenshot_port}"
         so.wait_for("the screenshot API server", lambda: _healthy(shot_base), 180, stack)
         shot = tmp_path / "grid.png"
         subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--hide-scrollbars", f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=20000",
-             f"--screenshot={shot}", "--window-size=1600,1000",
-             f"{shot_base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}"],
-            check=True, capture_output=True, timeout=180,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                f"--user-data-dir={tmp_path / 'chromium'}",
+                "--virtual-time-budget=20000",
+                f"--screenshot={shot}",
+                "--window-size=1600,1000",
+                f"{shot_base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
         )
         assert shot.stat().st_size > 20_000, "a rendered page, not a blank one"
         assert shot.stat().st_size < 400_000, f"screenshot is {shot.stat().st_size} bytes"
@@ -268,5 +297,3 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
         admin_conn.close()
         admin.dispose()
     assert all(not r["left"] for r in report.values()), report
-
-

@@ -126,18 +126,29 @@ def test_warnings_do_not_block(tmp_path):
     contracts.loc[0, "registered_patients"] = 85_000.0  # large but real-world possible
     contracts.loc[1, "contract_type"] = "Unknown"  # published for ~155 practices in 2022/23
     lsoa.loc[0, "lsoa_code"] = "NO2011"  # patients whose residence is unknown
-    report = validate(_only(frames, "contracts", "capitation_lsoa", "deprivation_lsoa"), out_dir=tmp_path,
-                      build_data_docs=False)
+    report = validate(
+        _only(frames, "contracts", "capitation_lsoa", "deprivation_lsoa"),
+        out_dir=tmp_path,
+        build_data_docs=False,
+    )
 
     assert report.passed and report.errors().empty
     warned = set(zip(report.warnings()["extract"], report.warnings()["rule"], strict=True))
-    assert {("contracts", "list_size_plausible"), ("contracts", "contract_type_known"),
-            ("capitation_lsoa", "lsoa_code_format"), ("cross_extract", "lsoa_in_deprivation")} <= warned
+    assert {
+        ("contracts", "list_size_plausible"),
+        ("contracts", "contract_type_known"),
+        ("capitation_lsoa", "lsoa_code_format"),
+        ("cross_extract", "lsoa_in_deprivation"),
+    } <= warned
     assert ("contracts", "contract_type_allowed") not in warned
     q = report.quarantine
     lsoa_q = q[q["rule"] == "lsoa_code_format"].iloc[0]
     assert (lsoa_q["severity"], lsoa_q["file"], lsoa_q["row"], lsoa_q["value"]) == (
-        "warning", FILES["capitation_lsoa"], 2, "NO2011")
+        "warning",
+        FILES["capitation_lsoa"],
+        2,
+        "NO2011",
+    )
     message = _result(report, "cross_extract", "lsoa_in_deprivation")["message"]
     assert f"1 unknown code(s) ({int(lsoa.loc[0, 'patients'])} patients): NO2011" in message
     assert "0 English LSOA code(s)" in message and "0 Welsh code(s)" in message
@@ -151,8 +162,9 @@ def test_qof_points_above_indicator_maximum(tmp_path):
     ach = frames["qof_achievement"]
     label = ach.index[(ach["measure"] == "ACHIEVED_POINTS") & (ach["indicator_code"] == "DM012")][1]
     ach.loc[label, "value"] = 4.5  # DM012 is worth 4 points
-    report = validate(_only(frames, "qof_achievement", "qof_indicators"), out_dir=tmp_path,
-                      build_data_docs=False)
+    report = validate(
+        _only(frames, "qof_achievement", "qof_indicators"), out_dir=tmp_path, build_data_docs=False
+    )
 
     assert not report.passed
     res = _result(report, "cross_extract", "qof_points_within_max")
@@ -160,7 +172,11 @@ def test_qof_points_above_indicator_maximum(tmp_path):
     assert ach.loc[label, "practice_code"] in res["message"]
     (row,) = _quarantined(report, "qof_points_within_max").to_dict("records")
     assert (row["file"], row["row"], row["column"], row["value"]) == (
-        "ACHIEVEMENT_2025.csv", _source_row(ach, label), "value", "4.5")
+        "ACHIEVEMENT_2025.csv",
+        _source_row(ach, label),
+        "value",
+        "4.5",
+    )
     line = report.first_error_line()
     assert line.startswith(f"ACHIEVEMENT_2025.csv row {_source_row(ach, label)} column value"), line
 
@@ -213,8 +229,12 @@ def test_extract_date_outside_period_even_when_all_agree(tmp_path):
     names = ("capitation_age_sex", "capitation_lsoa", "practice_map")
     ok = validate(_only(frames, *names), out_dir=tmp_path / "a", period=Q2, build_data_docs=False)
     assert ok.passed  # 1 July is the start of Q2
-    late = validate(_only(frames, *names), out_dir=tmp_path / "b", period=Period.parse("2025-26-Q4"),
-                    build_data_docs=False)
+    late = validate(
+        _only(frames, *names),
+        out_dir=tmp_path / "b",
+        period=Period.parse("2025-26-Q4"),
+        build_data_docs=False,
+    )
     assert not late.passed  # Q4 starts 1 January 2026: a July list is months out of date
     assert not _result(late, "cross_extract", "extract_dates_same_quarter")["success"]
 
@@ -226,8 +246,12 @@ def test_list_size_drift_is_a_warning_listing_practices(tmp_path):
     previous = pd.DataFrame({"practice_code": totals.index, "registered_patients": totals.to_numpy()})
     moved = PRACTICES[0]
     previous.loc[previous["practice_code"] == moved, "registered_patients"] = int(totals[moved] * 1.5)
-    report = validate(_only(frames, "capitation_age_sex"), out_dir=tmp_path, previous_list_sizes=previous,
-                      build_data_docs=False)
+    report = validate(
+        _only(frames, "capitation_age_sex"),
+        out_dir=tmp_path,
+        previous_list_sizes=previous,
+        build_data_docs=False,
+    )
 
     assert report.passed
     res = _result(report, "cross_extract", "list_size_drift")
@@ -236,8 +260,13 @@ def test_list_size_drift_is_a_warning_listing_practices(tmp_path):
     change = (totals[moved] - before) / before
     assert f"{moved}: {before} -> {totals[moved]} ({change:+.1%})" in res["message"]
     # a higher threshold (given by the caller) lets the same change through
-    relaxed = validate(_only(frames, "capitation_age_sex"), out_dir=tmp_path / "r",
-                       previous_list_sizes=previous, drift_threshold=0.5, build_data_docs=False)
+    relaxed = validate(
+        _only(frames, "capitation_age_sex"),
+        out_dir=tmp_path / "r",
+        previous_list_sizes=previous,
+        drift_threshold=0.5,
+        build_data_docs=False,
+    )
     assert _result(relaxed, "cross_extract", "list_size_drift")["success"]
 
 
@@ -277,7 +306,7 @@ def test_rule_whose_extracts_are_absent_is_reported_not_run():
 def test_data_docs_and_csv_injection(tmp_path):
     frames = valid_frames()
     contracts = frames["contracts"]
-    contracts.loc[1, "contract_type"] = "=HYPERLINK(\"http://x\",\"pay\")"
+    contracts.loc[1, "contract_type"] = '=HYPERLINK("http://x","pay")'
     contracts.loc[2, "contract_type"] = "@SUM(A1)"
     report = validate(frames, out_dir=tmp_path, period=Q2)
 
@@ -288,10 +317,10 @@ def test_data_docs_and_csv_injection(tmp_path):
 
     assert not report.passed
     q = _quarantined(report, "contract_type_allowed")
-    assert q["value"].tolist() == ["=HYPERLINK(\"http://x\",\"pay\")", "@SUM(A1)"]  # returned as read
+    assert q["value"].tolist() == ['=HYPERLINK("http://x","pay")', "@SUM(A1)"]  # returned as read
     with open(tmp_path / "quarantine.csv", newline="") as fh:
         written = [r for r in csv.DictReader(fh) if r["rule"] == "contract_type_allowed"]
-    assert [r["value"] for r in written] == ["'=HYPERLINK(\"http://x\",\"pay\")", "'@SUM(A1)"]
+    assert [r["value"] for r in written] == ['\'=HYPERLINK("http://x","pay")', "'@SUM(A1)"]
     assert [r["row"] for r in written] == ["3", "4"]
     for r in written:  # no cell of the file starts with a formula trigger
         assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in r.values())

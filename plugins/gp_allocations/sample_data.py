@@ -41,7 +41,13 @@ REGIONS: tuple[tuple[str, str, str, int, int, float], ...] = (
 )
 # Practice code initial letters and postcode areas per region, so codes look like the real ones.
 _REGION_LETTERS = {
-    "Y56": "EFH", "Y58": "JKL", "Y59": "GHJK", "Y60": "CDM", "Y61": "DFG", "Y62": "NP", "Y63": "ABC",
+    "Y56": "EFH",
+    "Y58": "JKL",
+    "Y59": "GHJK",
+    "Y60": "CDM",
+    "Y61": "DFG",
+    "Y62": "NP",
+    "Y63": "ABC",
 }
 _REGION_POSTCODES = {
     "Y56": ("E", "N", "SE", "SW", "W", "NW", "EC"),
@@ -65,8 +71,28 @@ _BAND_SHARE = np.array(
     [5.3, 5.9, 6.1, 5.8, 6.2, 7.0, 7.3, 7.0, 6.6, 6.3, 6.8, 6.7, 5.9, 5.0, 4.8, 3.8, 2.4, 1.4, 0.6, 0.2]
 )
 _FEMALE_SHARE = np.array(
-    [0.488, 0.488, 0.488, 0.49, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.51, 0.52, 0.53, 0.55, 0.58,
-     0.62, 0.68, 0.76]
+    [
+        0.488,
+        0.488,
+        0.488,
+        0.49,
+        0.5,
+        0.5,
+        0.5,
+        0.5,
+        0.5,
+        0.5,
+        0.5,
+        0.5,
+        0.51,
+        0.52,
+        0.53,
+        0.55,
+        0.58,
+        0.62,
+        0.68,
+        0.76,
+    ]
 )
 _BAND_MID_AGE = np.array([a + 2.5 for a in range(0, 95, 5)] + [97.0])
 # Relative workload by band (older and the very young consult more): shapes the weighted list.
@@ -110,69 +136,133 @@ _GROUPS: dict[str, tuple[str, str, float]] = {
 }
 _INDICATORS: tuple[tuple[str, int, str, str, str, float, float], ...] = (
     # (code, points, group, domain, kind, lower threshold %, upper threshold %)
-    ("AF001", 5, "AF", "CL", "R", 0, 0), ("AF006", 12, "AF", "CL", "O", 40, 70),
+    ("AF001", 5, "AF", "CL", "R", 0, 0),
+    ("AF006", 12, "AF", "CL", "O", 40, 70),
     ("AF008", 12, "AF", "CL", "O", 70, 95),
-    ("AST005", 4, "AST", "CL", "R", 0, 0), ("AST007", 20, "AST", "CL", "O", 45, 70),
-    ("AST008", 15, "AST", "CL", "O", 45, 80), ("AST011", 6, "AST", "CL", "O", 45, 80),
+    ("AST005", 4, "AST", "CL", "R", 0, 0),
+    ("AST007", 20, "AST", "CL", "O", 45, 70),
+    ("AST008", 15, "AST", "CL", "O", 45, 80),
+    ("AST011", 6, "AST", "CL", "O", 45, 80),
     ("BP002", 15, "BP", "PH", "O", 50, 90),
-    ("CAN001", 5, "CAN", "CL", "R", 0, 0), ("CAN004", 2, "CAN", "CL", "O", 40, 90),
+    ("CAN001", 5, "CAN", "CL", "R", 0, 0),
+    ("CAN004", 2, "CAN", "CL", "O", 40, 90),
     ("CAN005", 11, "CAN", "CL", "O", 40, 90),
-    ("CHD001", 4, "CHD", "CL", "R", 0, 0), ("CHD005", 7, "CHD", "CL", "O", 56, 96),
+    ("CHD001", 4, "CHD", "CL", "R", 0, 0),
+    ("CHD005", 7, "CHD", "CL", "O", 56, 96),
     ("CHD015", 25, "CHD", "CL", "O", 40, 75),
-    ("CHOL003", 12, "CHOL", "CL", "O", 35, 75), ("CHOL004", 12, "CHOL", "CL", "O", 35, 75),
+    ("CHOL003", 12, "CHOL", "CL", "O", 35, 75),
+    ("CHOL004", 12, "CHOL", "CL", "O", 35, 75),
     ("CKD005", 6, "CKD", "CL", "R", 0, 0),
-    ("COPD015", 5, "COPD", "CL", "R", 0, 0), ("COPD010", 9, "COPD", "CL", "O", 50, 90),
-    ("COPD014", 2, "COPD", "CL", "O", 50, 90), ("COPD016", 10, "COPD", "CL", "O", 57, 97),
-    ("CS005", 7, "CS", "PH", "O", 45, 80), ("CS006", 11, "CS", "PH", "O", 45, 80),
-    ("DEM001", 5, "DEM", "CL", "R", 0, 0), ("DEM004", 39, "DEM", "CL", "O", 35, 70),
+    ("COPD015", 5, "COPD", "CL", "R", 0, 0),
+    ("COPD010", 9, "COPD", "CL", "O", 50, 90),
+    ("COPD014", 2, "COPD", "CL", "O", 50, 90),
+    ("COPD016", 10, "COPD", "CL", "O", 57, 97),
+    ("CS005", 7, "CS", "PH", "O", 45, 80),
+    ("CS006", 11, "CS", "PH", "O", 45, 80),
+    ("DEM001", 5, "DEM", "CL", "R", 0, 0),
+    ("DEM004", 39, "DEM", "CL", "O", 35, 70),
     ("DEP003", 10, "DEP", "CL", "O", 45, 90),
-    ("DM006", 3, "DM", "CL", "O", 57, 97), ("DM012", 4, "DM", "CL", "O", 50, 90),
-    ("DM014", 11, "DM", "CL", "O", 40, 90), ("DM017", 6, "DM", "CL", "R", 0, 0),
-    ("DM020", 17, "DM", "CL", "O", 35, 75), ("DM021", 10, "DM", "CL", "O", 52, 92),
-    ("DM022", 4, "DM", "CL", "O", 50, 90), ("DM023", 2, "DM", "CL", "O", 45, 85),
-    ("DM034", 4, "DM", "CL", "O", 50, 90), ("DM035", 10, "DM", "CL", "O", 38, 90),
+    ("DM006", 3, "DM", "CL", "O", 57, 97),
+    ("DM012", 4, "DM", "CL", "O", 50, 90),
+    ("DM014", 11, "DM", "CL", "O", 40, 90),
+    ("DM017", 6, "DM", "CL", "R", 0, 0),
+    ("DM020", 17, "DM", "CL", "O", 35, 75),
+    ("DM021", 10, "DM", "CL", "O", 52, 92),
+    ("DM022", 4, "DM", "CL", "O", 50, 90),
+    ("DM023", 2, "DM", "CL", "O", 45, 85),
+    ("DM034", 4, "DM", "CL", "O", 50, 90),
+    ("DM035", 10, "DM", "CL", "O", 38, 90),
     ("EP001", 1, "EP", "CL", "R", 0, 0),
-    ("HF001", 4, "HF", "CL", "R", 0, 0), ("HF003", 6, "HF", "CL", "O", 60, 92),
-    ("HF006", 6, "HF", "CL", "O", 60, 92), ("HF007", 7, "HF", "CL", "O", 60, 92),
-    ("HYP001", 6, "HYP", "CL", "R", 0, 0), ("HYP008", 14, "HYP", "CL", "O", 40, 77),
+    ("HF001", 4, "HF", "CL", "R", 0, 0),
+    ("HF003", 6, "HF", "CL", "O", 60, 92),
+    ("HF006", 6, "HF", "CL", "O", 60, 92),
+    ("HF007", 7, "HF", "CL", "O", 60, 92),
+    ("HYP001", 6, "HYP", "CL", "R", 0, 0),
+    ("HYP008", 14, "HYP", "CL", "O", 40, 77),
     ("HYP009", 20, "HYP", "CL", "O", 35, 72),
     ("LD004", 4, "LD", "CL", "R", 0, 0),
-    ("MH001", 4, "MH", "CL", "R", 0, 0), ("MH002", 6, "MH", "CL", "O", 40, 90),
-    ("MH003", 4, "MH", "CL", "O", 50, 90), ("MH006", 4, "MH", "CL", "O", 50, 90),
-    ("MH021", 6, "MH", "CL", "O", 50, 90), ("MH022", 10, "MH", "CL", "O", 50, 90),
+    ("MH001", 4, "MH", "CL", "R", 0, 0),
+    ("MH002", 6, "MH", "CL", "O", 40, 90),
+    ("MH003", 4, "MH", "CL", "O", 50, 90),
+    ("MH006", 4, "MH", "CL", "O", 50, 90),
+    ("MH021", 6, "MH", "CL", "O", 50, 90),
+    ("MH022", 10, "MH", "CL", "O", 50, 90),
     ("NDH002", 8, "NDH", "CL", "O", 50, 80),
     ("OB002", 8, "OB", "PH", "R", 0, 0),
     ("OST004", 3, "OST", "CL", "R", 0, 0),
     ("PAD001", 2, "PAD", "CL", "R", 0, 0),
     ("PC001", 3, "PC", "CL", "R", 0, 0),
-    ("QIECD007", 27, "QIECD", "QI", "O", 0, 100), ("QIECD008", 10, "QIECD", "QI", "O", 0, 100),
-    ("RA001", 1, "RA", "CL", "R", 0, 0), ("RA002", 5, "RA", "CL", "O", 40, 90),
-    ("SMOK002", 25, "SMOK", "PH", "O", 50, 90), ("SMOK004", 12, "SMOK", "PH", "O", 40, 90),
+    ("QIECD007", 27, "QIECD", "QI", "O", 0, 100),
+    ("QIECD008", 10, "QIECD", "QI", "O", 0, 100),
+    ("RA001", 1, "RA", "CL", "R", 0, 0),
+    ("RA002", 5, "RA", "CL", "O", 40, 90),
+    ("SMOK002", 25, "SMOK", "PH", "O", 50, 90),
+    ("SMOK004", 12, "SMOK", "PH", "O", 40, 90),
     ("SMOK005", 25, "SMOK", "PH", "O", 56, 96),
-    ("STIA001", 2, "STIA", "CL", "R", 0, 0), ("STIA007", 4, "STIA", "CL", "O", 57, 97),
-    ("STIA010", 3, "STIA", "CL", "O", 40, 77), ("STIA014", 10, "STIA", "CL", "O", 40, 77),
-    ("VI001", 18, "VI", "PH", "O", 89, 96), ("VI002", 18, "VI", "PH", "O", 85, 90),
+    ("STIA001", 2, "STIA", "CL", "R", 0, 0),
+    ("STIA007", 4, "STIA", "CL", "O", 57, 97),
+    ("STIA010", 3, "STIA", "CL", "O", 40, 77),
+    ("STIA014", 10, "STIA", "CL", "O", 40, 77),
+    ("VI001", 18, "VI", "PH", "O", 89, 96),
+    ("VI002", 18, "VI", "PH", "O", 85, 90),
 )
 
 # Exact header of NHS Payments to General Practice 2022/23 onwards (practice level).
 PAYMENTS_HEADER: tuple[str, ...] = (
-    "NHS England (Region) code", "NHS England (Region) Name", "Sub ICB Code", "Sub ICB NAME", "PCN Code",
-    "PCN Name", "Practice Code", "Practice Name", "Practice Address", "Practice Postcode",
-    "Practice Open Date", "Practice Close Date", "Contract Type", "Dispensing Practice", "Practice type",
-    "Practice Rurality", "Atypical characteristics", "Average Number of Registered Patients",
-    "Average Number of Weighted Patients", "Average payments per registered patient",
-    "Average payments per weighted patient", "Global Sum", "MPIG Correction factor",
-    "Balance of PMS Expenditure", "Total QOF Payments", "Childhood Vaccination and Immunisation Scheme",
-    "GP Extended Hours Access", "Influenza and Pneumococcal Immunisations", "Learning Disabilities",
-    "Meningitis", "Minor Surgery", "Out Of Area in Hours Urgent Care", "Pertussis",
-    "Rotavirus and Shingles Immunisation", "Services for Violent Patients", "Medical Assessment Reviews",
-    "Weight Management Service", "Local Incentive Schemes", "Premises Payments", "Seniority",
-    "Doctors Retainer Scheme Payments", "Total Locum Allowances",
-    "Appraisal - Appraiser Costs in Respect of Locums", "Prolonged Study Leave", "PCO Admin Other",
+    "NHS England (Region) code",
+    "NHS England (Region) Name",
+    "Sub ICB Code",
+    "Sub ICB NAME",
+    "PCN Code",
+    "PCN Name",
+    "Practice Code",
+    "Practice Name",
+    "Practice Address",
+    "Practice Postcode",
+    "Practice Open Date",
+    "Practice Close Date",
+    "Contract Type",
+    "Dispensing Practice",
+    "Practice type",
+    "Practice Rurality",
+    "Atypical characteristics",
+    "Average Number of Registered Patients",
+    "Average Number of Weighted Patients",
+    "Average payments per registered patient",
+    "Average payments per weighted patient",
+    "Global Sum",
+    "MPIG Correction factor",
+    "Balance of PMS Expenditure",
+    "Total QOF Payments",
+    "Childhood Vaccination and Immunisation Scheme",
+    "GP Extended Hours Access",
+    "Influenza and Pneumococcal Immunisations",
+    "Learning Disabilities",
+    "Meningitis",
+    "Minor Surgery",
+    "Out Of Area in Hours Urgent Care",
+    "Pertussis",
+    "Rotavirus and Shingles Immunisation",
+    "Services for Violent Patients",
+    "Medical Assessment Reviews",
+    "Weight Management Service",
+    "Local Incentive Schemes",
+    "Premises Payments",
+    "Seniority",
+    "Doctors Retainer Scheme Payments",
+    "Total Locum Allowances",
+    "Appraisal - Appraiser Costs in Respect of Locums",
+    "Prolonged Study Leave",
+    "PCO Admin Other",
     "Information Management and Technology",
     "Non DES Item Pneumococcal Vaccine, Childhood Immunisation Main Programme",
-    "General Practice Transformation", "PCN Participation", "Prescribing Fee Payments",
-    "Dispensing Fee Payments", "Reimbursement of Drugs", "winter Access Fund", "Other Payments",
+    "General Practice Transformation",
+    "PCN Participation",
+    "Prescribing Fee Payments",
+    "Dispensing Fee Payments",
+    "Reimbursement of Drugs",
+    "winter Access Fund",
+    "Other Payments",
     "Total NHS Payments to General Practice",
     "Deductions for Pensions, Levies and Prescription Charge Income",
     "Total NHS Payments to General Practice Minus Deductions",
@@ -181,9 +271,16 @@ PAYMENTS_HEADER: tuple[str, ...] = (
     "Total NHS Payments including PCN Workforce, Leadership and Support",
     "Total NHS Payments to General Practice including Covid and PCN payments",
     "Total NHS Payments to General Practice including Covid and PCN payments minus deductions",
-    "PCN Leadership", "PCN Support", "PCN Extended Hours Access", "PCN Workforce",
-    "PCN Investment and impact Fund", "PCN Care Home Premium", "PCN Enhanced Access",
-    "Covid Immunisation", "Covid Support and Expansion", "Long Covid",
+    "PCN Leadership",
+    "PCN Support",
+    "PCN Extended Hours Access",
+    "PCN Workforce",
+    "PCN Investment and impact Fund",
+    "PCN Care Home Premium",
+    "PCN Enhanced Access",
+    "Covid Immunisation",
+    "Covid Support and Expansion",
+    "Long Covid",
     "Average payments per registered patient including PCN Workforce, Leadership and Support",
     "Average payments per weighted patient including PCN Workforce, Leadership and Support",
     "Average payments per registered patient including covid vaccination, covid support and long covid "
@@ -225,20 +322,93 @@ _MINOR_PAYMENTS: tuple[tuple[str, float, float], ...] = (
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYLLABLES_A = (
-    "ASH", "BRAM", "CARL", "DEN", "EL", "FAIR", "GRAN", "HAR", "KING", "LAN", "MAR", "NOR", "OAK", "PEN",
-    "RAV", "SAL", "THORN", "WEST", "WIN", "BROOK", "HOLM", "STAN", "MID", "CRAN", "ROTH", "BLACK",
-    "WHIT", "AL", "BARN", "CHEL", "DUN", "EAST", "HAL", "LEA", "MOR", "RED", "SOUTH", "TEW", "WOOD",
+    "ASH",
+    "BRAM",
+    "CARL",
+    "DEN",
+    "EL",
+    "FAIR",
+    "GRAN",
+    "HAR",
+    "KING",
+    "LAN",
+    "MAR",
+    "NOR",
+    "OAK",
+    "PEN",
+    "RAV",
+    "SAL",
+    "THORN",
+    "WEST",
+    "WIN",
+    "BROOK",
+    "HOLM",
+    "STAN",
+    "MID",
+    "CRAN",
+    "ROTH",
+    "BLACK",
+    "WHIT",
+    "AL",
+    "BARN",
+    "CHEL",
+    "DUN",
+    "EAST",
+    "HAL",
+    "LEA",
+    "MOR",
+    "RED",
+    "SOUTH",
+    "TEW",
+    "WOOD",
 )
 _SYLLABLES_B = (
-    "FORD", "LEY", "TON", "HAM", "BY", "FIELD", "WELL", "BURY", "WORTH", "MOOR", "DALE", "STEAD",
-    "BRIDGE", "HURST", "COMBE", "WICK", "THORPE", "MERE", "CASTER", "HOLME", "GATE", "MOUTH", "SIDE",
+    "FORD",
+    "LEY",
+    "TON",
+    "HAM",
+    "BY",
+    "FIELD",
+    "WELL",
+    "BURY",
+    "WORTH",
+    "MOOR",
+    "DALE",
+    "STEAD",
+    "BRIDGE",
+    "HURST",
+    "COMBE",
+    "WICK",
+    "THORPE",
+    "MERE",
+    "CASTER",
+    "HOLME",
+    "GATE",
+    "MOUTH",
+    "SIDE",
 )
 _PRACTICE_SUFFIXES = (
-    "MEDICAL CENTRE", "SURGERY", "HEALTH CENTRE", "MEDICAL PRACTICE", "FAMILY PRACTICE",
-    "GROUP PRACTICE", "PRIMARY CARE CENTRE", "HEALTH PARTNERSHIP",
+    "MEDICAL CENTRE",
+    "SURGERY",
+    "HEALTH CENTRE",
+    "MEDICAL PRACTICE",
+    "FAMILY PRACTICE",
+    "GROUP PRACTICE",
+    "PRIMARY CARE CENTRE",
+    "HEALTH PARTNERSHIP",
 )
-_STREETS = ("HIGH STREET", "STATION ROAD", "CHURCH LANE", "MILL ROAD", "PARK AVENUE", "LONDON ROAD",
-            "QUEEN STREET", "VICTORIA ROAD", "GREEN LANE", "MARKET PLACE")
+_STREETS = (
+    "HIGH STREET",
+    "STATION ROAD",
+    "CHURCH LANE",
+    "MILL ROAD",
+    "PARK AVENUE",
+    "LONDON ROAD",
+    "QUEEN STREET",
+    "VICTORIA ROAD",
+    "GREEN LANE",
+    "MARKET PLACE",
+)
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
@@ -401,9 +571,7 @@ def build_hierarchy(practices: int = ENGLAND_PRACTICES, seed: int = 20261122) ->
 
     # Practice codes: a region-typical letter (Y for ~2% special/APMS practices) and 5 unique digits.
     p_region = sub_region[practice_sub]
-    letters = np.array(
-        [rng.choice(list(_REGION_LETTERS[regions[r][0]])) for r in p_region], dtype=object
-    )
+    letters = np.array([rng.choice(list(_REGION_LETTERS[regions[r][0]])) for r in p_region], dtype=object)
     letters[rng.random(practices) < 0.02] = "Y"
     practice_codes = np.empty(practices, dtype=object)
     for letter in sorted(set(letters)):
@@ -738,10 +906,14 @@ _IOD_DOMAINS = (
     ("Crime Score", "Crime"),
     ("Barriers to Housing and Services Score", "Barriers to Housing and Services"),
     ("Living Environment Score", "Living Environment"),
-    ("Income Deprivation Affecting Children Index (IDACI) Score (rate)",
-     "Income Deprivation Affecting Children Index (IDACI)"),
-    ("Income Deprivation Affecting Older People (IDAOPI) Score (rate)",
-     "Income Deprivation Affecting Older People (IDAOPI)"),
+    (
+        "Income Deprivation Affecting Children Index (IDACI) Score (rate)",
+        "Income Deprivation Affecting Children Index (IDACI)",
+    ),
+    (
+        "Income Deprivation Affecting Older People (IDAOPI) Score (rate)",
+        "Income Deprivation Affecting Older People (IDAOPI)",
+    ),
     ("Children and Young People Sub-domain Score", "Children and Young People Sub-domain"),
     ("Adult Skills Sub-domain Score", "Adult Skills Sub-domain"),
     ("Geographical Barriers Sub-domain Score", "Geographical Barriers Sub-domain"),
@@ -796,9 +968,7 @@ def _write_iod(out_dir: Path, lsoa: dict, seed: int) -> Path:
     prefixes = rng.choice(["E06", "E07", "E08", "E09"], n_lad, p=[0.2, 0.55, 0.12, 0.13])
     lad_codes = [f"{pre}{i + 1:06d}" for i, pre in enumerate(prefixes)]
     within = np.arange(n) - lad * lad_size
-    lsoa_names = [
-        f"{lad_names[lad[i]]} {within[i] // 5 + 1:03d}{'ABCDE'[within[i] % 5]}" for i in range(n)
-    ]
+    lsoa_names = [f"{lad_names[lad[i]]} {within[i] // 5 + 1:03d}{'ABCDE'[within[i] % 5]}" for i in range(n)]
     cols: dict[str, object] = {
         "LSOA code (2011)": lsoa["code"],
         "LSOA name (2011)": lsoa_names,
@@ -1015,11 +1185,12 @@ def _write_payments(
     y_code = prac["practice_code"].str.startswith("Y").to_numpy()
     draw = rng.random(n)
     contract = np.where(y_code | (draw < 0.05), "APMS", np.where(draw < 0.30, "PMS", "GMS"))
-    dispensing = (rng.random(n) < np.where(rural, 0.6, 0.05))
+    dispensing = rng.random(n) < np.where(rural, 0.6, 0.05)
     price = _nearest(GLOBAL_SUM_PRICE, year) * (1 - OOH_DEDUCTION)
     formula = weighted * price * rng.normal(1, 0.005, n)
     global_sum = np.where(
-        contract == "GMS", formula,
+        contract == "GMS",
+        formula,
         np.where(contract == "PMS", formula * rng.uniform(0.8, 1.0, n), formula * rng.uniform(0.85, 1.2, n)),
     )
     pms_balance = np.where(contract == "PMS", formula * rng.uniform(0.05, 0.2, n), 0.0)
@@ -1045,8 +1216,15 @@ def _write_payments(
     parts = PAYMENTS_HEADER[PAYMENTS_HEADER.index("Global Sum") : PAYMENTS_HEADER.index("Other Payments") + 1]
     total = np.round(sum(money.get(c, np.zeros(n)) for c in parts if c != "Long Covid"), 2)
     deductions = -np.round(total * rng.uniform(0.04, 0.14, n), 2)
-    pcn_cols = ("PCN Leadership", "PCN Support", "PCN Extended Hours Access", "PCN Workforce",
-                "PCN Investment and impact Fund", "PCN Care Home Premium", "PCN Enhanced Access")
+    pcn_cols = (
+        "PCN Leadership",
+        "PCN Support",
+        "PCN Extended Hours Access",
+        "PCN Workforce",
+        "PCN Investment and impact Fund",
+        "PCN Care Home Premium",
+        "PCN Enhanced Access",
+    )
     covid_cols = ("Covid Immunisation", "Covid Support and Expansion", "Long Covid")
     pcn = np.zeros(n)  # PCN payments go to the PCN's nominated practice; none in the sample
     covid = money["Long Covid"]

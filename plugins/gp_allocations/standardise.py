@@ -201,8 +201,10 @@ def _fail(values: pd.Series, bad: pd.Series, rows: pd.Series, src: str, column: 
     first = bad.to_numpy().nonzero()[0][0]
     count = int(bad.sum())
     more = f" ({count - 1} more row(s) like it)" if count > 1 else ""
-    text = "the cell is blank but a value is required" if rule == "required" else (
-        f"value {values.iloc[first]!r} is not {what}"
+    text = (
+        "the cell is blank but a value is required"
+        if rule == "required"
+        else (f"value {values.iloc[first]!r} is not {what}")
     )
     raise InputError(
         f"{text}{more}",

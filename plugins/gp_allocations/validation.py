@@ -33,7 +33,14 @@ log = logging.getLogger(__name__)
 
 PROVENANCE: tuple[str, str] = ("_file", "_row")
 RESULT_COLUMNS: list[str] = [
-    "extract", "rule", "expectation_type", "column", "severity", "success", "failing_rows", "message",
+    "extract",
+    "rule",
+    "expectation_type",
+    "column",
+    "severity",
+    "success",
+    "failing_rows",
+    "message",
 ]
 QUARANTINE_COLUMNS: list[str] = ["extract", "file", "row", "column", "value", "rule", "severity", "message"]
 CROSS_EXTRACT = "cross_extract"
@@ -229,8 +236,18 @@ def validate(
         for extract, frame in frames.items():
             path = suite_path(extract, suites_dir)
             if not path.exists():
-                result_rows.append(_row(extract, "suite_exists", "suite", "", "error", False, 0,
-                                        f"no expectation suite {path.name} for extract {extract!r}"))
+                result_rows.append(
+                    _row(
+                        extract,
+                        "suite_exists",
+                        "suite",
+                        "",
+                        "error",
+                        False,
+                        0,
+                        f"no expectation suite {path.name} for extract {extract!r}",
+                    )
+                )
                 continue
             started = time.perf_counter()
             frame = _with_unique_index(frame)
@@ -254,7 +271,10 @@ def validate(
 
     started = time.perf_counter()
     cross_rows, cross_quarantine = run_cross_extract_checks(
-        frames, previous_list_sizes=previous_list_sizes, rules=cross_rules, period=period,
+        frames,
+        previous_list_sizes=previous_list_sizes,
+        rules=cross_rules,
+        period=period,
         drift_threshold=drift_threshold,
     )
     log.info("cross-extract rules in %.1f s", time.perf_counter() - started)
@@ -273,8 +293,11 @@ def validate(
     report = ValidationReport(passed, results, quarantine, docs_index, quarantine_path, extra)
     log.info(
         "validation %s: %d rule(s) failed (%d error, %d warning), %d row(s) quarantined",
-        "passed" if passed else "FAILED", int((~results["success"]).sum()), len(report.errors()),
-        len(report.warnings()), len(quarantine),
+        "passed" if passed else "FAILED",
+        int((~results["success"]).sum()),
+        len(report.errors()),
+        len(report.warnings()),
+        len(quarantine),
     )
     return report
 
@@ -319,11 +342,18 @@ def _with_unique_index(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _row(extract: str, rule: str, etype: str, column: str, severity: str, success: bool, failing: int,
-         message: str) -> dict:
+def _row(
+    extract: str, rule: str, etype: str, column: str, severity: str, success: bool, failing: int, message: str
+) -> dict:
     return {
-        "extract": extract, "rule": rule, "expectation_type": etype, "column": column,
-        "severity": severity, "success": bool(success), "failing_rows": int(failing), "message": message,
+        "extract": extract,
+        "rule": rule,
+        "expectation_type": etype,
+        "column": column,
+        "severity": severity,
+        "success": bool(success),
+        "failing_rows": int(failing),
+        "message": message,
     }
 
 
@@ -391,7 +421,13 @@ def _short(value: Any, limit: int = 300) -> str:
 
 
 def _quarantine_rows(
-    extract: str, frame: pd.DataFrame, labels: list, columns: list[str], rule: str, severity: str, etype: str,
+    extract: str,
+    frame: pd.DataFrame,
+    labels: list,
+    columns: list[str],
+    rule: str,
+    severity: str,
+    etype: str,
 ) -> pd.DataFrame:
     """Failing rows named by file, row, published column and value (vectorised: may be millions)."""
     sub = frame.loc[labels]
@@ -414,18 +450,31 @@ def _as_text(values: pd.Series) -> pd.Series:
     return obj.where(obj.notna(), "").astype(str)
 
 
-def _quarantine_frame(extract: str, sub: pd.DataFrame, column: str, value: pd.Series, rule: str,
-                      severity: str, message: pd.Series | str) -> pd.DataFrame:
+def _quarantine_frame(
+    extract: str,
+    sub: pd.DataFrame,
+    column: str,
+    value: pd.Series,
+    rule: str,
+    severity: str,
+    message: pd.Series | str,
+) -> pd.DataFrame:
     n = len(sub)
     files = sub["_file"].astype(str).to_numpy() if "_file" in sub else [extract] * n
     rows = (
         pd.to_numeric(sub["_row"], errors="coerce").astype("Int64").to_numpy()
-        if "_row" in sub else pd.array([None] * n, dtype="Int64")
+        if "_row" in sub
+        else pd.array([None] * n, dtype="Int64")
     )
     return pd.DataFrame(
         {
-            "extract": extract, "file": files, "row": rows, "column": column,
-            "value": pd.Series(value).astype(str).to_numpy(), "rule": rule, "severity": severity,
+            "extract": extract,
+            "file": files,
+            "row": rows,
+            "column": column,
+            "value": pd.Series(value).astype(str).to_numpy(),
+            "rule": rule,
+            "severity": severity,
             "message": message.to_numpy() if isinstance(message, pd.Series) else message,
         },
         index=pd.RangeIndex(n),
@@ -499,21 +548,54 @@ def run_cross_extract_checks(
     for rule in rules:
         check = _CHECKS.get(rule["check"])
         if check is None:
-            rows.append(_row(CROSS_EXTRACT, rule["rule"], rule["check"], "", "error", False, 0,
-                             f"unknown check {rule['check']!r} in cross_extract.json"))
+            rows.append(
+                _row(
+                    CROSS_EXTRACT,
+                    rule["rule"],
+                    rule["check"],
+                    "",
+                    "error",
+                    False,
+                    0,
+                    f"unknown check {rule['check']!r} in cross_extract.json",
+                )
+            )
             continue
         params = dict(rule.get("params") or {})
         needed = [v for k, v in params.items() if k in _EXTRACT_PARAMS]
         missing = [name for name in needed if name not in frames]
         if missing:
-            rows.append(_row(CROSS_EXTRACT, rule["rule"], rule["check"], "", rule["severity"], True, 0,
-                             f"not run: extract(s) {', '.join(missing)} not supplied"))
+            rows.append(
+                _row(
+                    CROSS_EXTRACT,
+                    rule["rule"],
+                    rule["check"],
+                    "",
+                    rule["severity"],
+                    True,
+                    0,
+                    f"not run: extract(s) {', '.join(missing)} not supplied",
+                )
+            )
             continue
-        options = {"previous_list_sizes": previous_list_sizes, "period": period,
-                   "drift_threshold": drift_threshold}
+        options = {
+            "previous_list_sizes": previous_list_sizes,
+            "period": period,
+            "drift_threshold": drift_threshold,
+        }
         success, failing, message, column, quarantine = check(frames, params, **options)
-        rows.append(_row(CROSS_EXTRACT, rule["rule"], rule["check"], column, rule["severity"], success,
-                         failing, message))
+        rows.append(
+            _row(
+                CROSS_EXTRACT,
+                rule["rule"],
+                rule["check"],
+                column,
+                rule["severity"],
+                success,
+                failing,
+                message,
+            )
+        )
         if quarantine is not None and not quarantine.empty:
             quarantine = quarantine.assign(rule=rule["rule"], severity=rule["severity"])
             parts.append(quarantine)
@@ -521,8 +603,16 @@ def run_cross_extract_checks(
 
 
 # Parameter names that name an extract that must be present for the rule to run.
-_EXTRACT_PARAMS = {"source", "target", "left", "right", "achievement", "indicators", "capitation",
-                   "deprivation"}
+_EXTRACT_PARAMS = {
+    "source",
+    "target",
+    "left",
+    "right",
+    "achievement",
+    "indicators",
+    "capitation",
+    "deprivation",
+}
 
 
 def _listing(items: Iterable[Any], limit: int = _LIST_IN_MESSAGE, total: int | None = None) -> str:
@@ -533,8 +623,14 @@ def _listing(items: Iterable[Any], limit: int = _LIST_IN_MESSAGE, total: int | N
     return text + (f" and {total - limit} more" if total > limit else "")
 
 
-def _cross_rows(source: str, frame: pd.DataFrame, mask: pd.Series, column: str, message: str | pd.Series,
-                value: pd.Series | None = None) -> pd.DataFrame:
+def _cross_rows(
+    source: str,
+    frame: pd.DataFrame,
+    mask: pd.Series,
+    column: str,
+    message: str | pd.Series,
+    value: pd.Series | None = None,
+) -> pd.DataFrame:
     sub = frame[mask]
     vals = _as_text(sub[column]) if value is None else _as_text(value[mask])
     return _quarantine_frame(source, sub, _published(frame, column), vals, "", "", message)
@@ -562,8 +658,10 @@ def _check_practice_totals_agree(frames, params, **_):
     if bad.empty:
         return True, 0, f"{len(both)} practice totals agree within {tol:.2%}", value, None
     shown = [f"{p}: {int(r.left)} vs {int(r.right)}" for p, r in bad.head(_LIST_IN_MESSAGE).iterrows()]
-    message = (f"{len(bad)} practice(s) where {left_name} and {right_name} totals differ by more than "
-               f"{tol:.2%}: {_listing(shown, total=len(bad))}")
+    message = (
+        f"{len(bad)} practice(s) where {left_name} and {right_name} totals differ by more than "
+        f"{tol:.2%}: {_listing(shown, total=len(bad))}"
+    )
     return False, len(bad), message, value, None
 
 
@@ -576,13 +674,15 @@ def _check_codes_agree(frames, params, **_):
     if not mask.any():
         return True, 0, f"{col} agrees between {left_name} and {right_name}", col, None
     n = _LIST_IN_MESSAGE
-    shown = [f"{k}: {a} in {left_name}, {b} in {right_name}"
-             for k, a, b in zip(left.loc[mask, key][:n], left.loc[mask, col][:n], other[mask][:n],
-                                strict=True)]
+    shown = [
+        f"{k}: {a} in {left_name}, {b} in {right_name}"
+        for k, a, b in zip(left.loc[mask, key][:n], left.loc[mask, col][:n], other[mask][:n], strict=True)
+    ]
     count = int(mask.sum())
     message = f"{count} practice(s) with a different {col}: {_listing(shown, total=count)}"
-    quarantine = _cross_rows(left_name, left, mask, col,
-                             f"{col} differs from {right_name}: " + other[mask].astype(str))
+    quarantine = _cross_rows(
+        left_name, left, mask, col, f"{col} differs from {right_name}: " + other[mask].astype(str)
+    )
     return False, int(mask.sum()), message, col, quarantine
 
 
@@ -601,8 +701,11 @@ def _first_rows_per_date(frames, dates: dict[str, list], column: str) -> pd.Data
         frame = frames[name]
         stamps = pd.to_datetime(frame[column], errors="coerce")
         first = ~stamps.duplicated() & stamps.notna()
-        parts.append(_cross_rows(name, frame, first, column, f"{column} of {name}",
-                                 value=stamps.dt.strftime("%Y-%m-%d")))
+        parts.append(
+            _cross_rows(
+                name, frame, first, column, f"{column} of {name}", value=stamps.dt.strftime("%Y-%m-%d")
+            )
+        )
     return _concat_quarantine(parts)
 
 
@@ -655,13 +758,18 @@ def _check_list_size_drift(frames, params, *, previous_list_sizes=None, drift_th
     new = sorted(set(current.index) - set(previous.index))
     gone = sorted(set(previous.index) - set(current.index))
     tail = f"; {len(new)} new practice(s), {len(gone)} no longer listed" + (
-        f" ({_listing(gone)})" if gone else "")
+        f" ({_listing(gone)})" if gone else ""
+    )
     if drifted.empty:
         return True, 0, f"no list moved by more than {threshold:.1%}{tail}", params["value"], None
-    shown = [f"{p}: {int(r.before)} -> {int(r.now)} ({r.change:+.1%})"
-             for p, r in drifted.head(_LIST_IN_MESSAGE).iterrows()]
-    message = (f"{len(drifted)} practice list(s) moved by more than {threshold:.1%}: "
-               f"{_listing(shown, total=len(drifted))}{tail}")
+    shown = [
+        f"{p}: {int(r.before)} -> {int(r.now)} ({r.change:+.1%})"
+        for p, r in drifted.head(_LIST_IN_MESSAGE).iterrows()
+    ]
+    message = (
+        f"{len(drifted)} practice list(s) moved by more than {threshold:.1%}: "
+        f"{_listing(shown, total=len(drifted))}{tail}"
+    )
     return False, len(drifted), message, params["value"], None
 
 
@@ -673,19 +781,34 @@ def _achieved_points(frames, params) -> pd.DataFrame:
 
 def _check_qof_points_within_max(frames, params, **_):
     points = _achieved_points(frames, params)
-    maxima = frames[params["indicators"]].drop_duplicates("indicator_code").set_index("indicator_code")[
-        "indicator_point_value"]
+    maxima = (
+        frames[params["indicators"]]
+        .drop_duplicates("indicator_code")
+        .set_index("indicator_code")["indicator_point_value"]
+    )
     available = points["indicator_code"].map(maxima).astype("float64")
     over = (points["value"] > available + float(params["epsilon"])).fillna(False).astype(bool)
     if not over.any():
         return True, 0, "no indicator's achieved points exceed the points available", "value", None
     bad = points[over]
-    detail = ("ACHIEVED_POINTS " + bad["value"].astype(str) + " for " + bad["indicator_code"].astype(str)
-              + " above the " + available[over].astype(str) + " available")
-    shown = [f"{p} {i}" for p, i in zip(bad["practice_code"][:_LIST_IN_MESSAGE],
-                                        bad["indicator_code"][:_LIST_IN_MESSAGE], strict=True)]
-    message = (f"{len(bad)} row(s) with more points than the indicator allows: "
-               f"{_listing(shown, total=len(bad))}")
+    detail = (
+        "ACHIEVED_POINTS "
+        + bad["value"].astype(str)
+        + " for "
+        + bad["indicator_code"].astype(str)
+        + " above the "
+        + available[over].astype(str)
+        + " available"
+    )
+    shown = [
+        f"{p} {i}"
+        for p, i in zip(
+            bad["practice_code"][:_LIST_IN_MESSAGE], bad["indicator_code"][:_LIST_IN_MESSAGE], strict=True
+        )
+    ]
+    message = (
+        f"{len(bad)} row(s) with more points than the indicator allows: {_listing(shown, total=len(bad))}"
+    )
     quarantine = _cross_rows(params["achievement"], points, over, "value", detail)
     return False, len(bad), message, "value", quarantine
 
@@ -697,10 +820,16 @@ def _check_qof_indicator_known(frames, params, **_):
     if not unknown.any():
         return True, 0, "every indicator with points is in the mapping", "indicator_code", None
     codes = sorted(pd.unique(points.loc[unknown, "indicator_code"].dropna()).tolist())
-    quarantine = _cross_rows(params["achievement"], points, unknown, "indicator_code",
-                             "indicator not in the indicator mapping")
-    return (False, int(unknown.sum()), f"{len(codes)} indicator(s) not in the mapping: {_listing(codes)}",
-            "indicator_code", quarantine)
+    quarantine = _cross_rows(
+        params["achievement"], points, unknown, "indicator_code", "indicator not in the indicator mapping"
+    )
+    return (
+        False,
+        int(unknown.sum()),
+        f"{len(codes)} indicator(s) not in the mapping: {_listing(codes)}",
+        "indicator_code",
+        quarantine,
+    )
 
 
 def _check_lsoa_in_deprivation(frames, params, **_):

@@ -285,9 +285,13 @@ def delivery_plan() -> tuple[dict[str, str], object | None, str | None]:
     except Exception:
         smtp = None
     if not recipients and smtp is None:
-        return {}, None, (
-            f"no Variable {FINANCE_RECIPIENTS_VARIABLE} and no connection {SMTP_CONN_ID}: "
-            "e-mail delivery is off"
+        return (
+            {},
+            None,
+            (
+                f"no Variable {FINANCE_RECIPIENTS_VARIABLE} and no connection {SMTP_CONN_ID}: "
+                "e-mail delivery is off"
+            ),
         )
     if not recipients:
         return {}, smtp, f"no Variable {FINANCE_RECIPIENTS_VARIABLE}: nobody to send workbooks to"
