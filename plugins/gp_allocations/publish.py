@@ -35,7 +35,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -172,8 +172,14 @@ def stage_sub_icb_workbook(
     if rows == 0:
         raise PublishError(f"sub-ICB {sub_icb_code!r} has no practices in this result")
     path = _inside(Path(staging), Path(staging) / sub_icb_file_name(period_slug, sub_icb_code))
+    _write_staged(path, lambda: write_sub_icb_workbook(result, sub_icb_code, path, run=run))
+    return file_entry(path, kind="sub_icb", rows=rows, sub_icb_code=sub_icb_code)
+
+
+def _write_staged(path: Path, write: Callable[[], None]) -> None:
+    """Run a workbook writer; a disk or permission failure becomes a PublishError naming the file."""
     try:
-        write_sub_icb_workbook(result, sub_icb_code, path, run=run)
+        write()
     except Exception as exc:
         cause = _os_error(exc)
         if cause is None:
@@ -183,7 +189,6 @@ def stage_sub_icb_workbook(
             f"could not write {path.name} into the staging folder: {_reason(cause)}; "
             "the previous published outputs are untouched"
         ) from exc
-    return file_entry(path, kind="sub_icb", rows=rows, sub_icb_code=sub_icb_code)
 
 
 def stage_national_workbook(
@@ -191,17 +196,7 @@ def stage_national_workbook(
 ) -> dict:
     """Write the national workbook into the staging folder; return its manifest entry."""
     path = _inside(Path(staging), Path(staging) / national_file_name(period_slug))
-    try:
-        write_national_workbook(result, path, run=run)
-    except Exception as exc:
-        cause = _os_error(exc)
-        if cause is None:
-            raise
-        path.unlink(missing_ok=True)
-        raise PublishError(
-            f"could not write {path.name} into the staging folder: {_reason(cause)}; "
-            "the previous published outputs are untouched"
-        ) from exc
+    _write_staged(path, lambda: write_national_workbook(result, path, run=run))
     return file_entry(path, kind="national", rows=len(result.practices))
 
 

@@ -1216,15 +1216,9 @@ def _write_payments(
     parts = PAYMENTS_HEADER[PAYMENTS_HEADER.index("Global Sum") : PAYMENTS_HEADER.index("Other Payments") + 1]
     total = np.round(sum(money.get(c, np.zeros(n)) for c in parts if c != "Long Covid"), 2)
     deductions = -np.round(total * rng.uniform(0.04, 0.14, n), 2)
-    pcn_cols = (
-        "PCN Leadership",
-        "PCN Support",
-        "PCN Extended Hours Access",
-        "PCN Workforce",
-        "PCN Investment and impact Fund",
-        "PCN Care Home Premium",
-        "PCN Enhanced Access",
-    )
+    pcn_cols = PAYMENTS_HEADER[
+        PAYMENTS_HEADER.index("PCN Leadership") : PAYMENTS_HEADER.index("PCN Enhanced Access") + 1
+    ]
     covid_cols = ("Covid Immunisation", "Covid Support and Expansion", "Long Covid")
     pcn = np.zeros(n)  # PCN payments go to the PCN's nominated practice; none in the sample
     covid = money["Long Covid"]

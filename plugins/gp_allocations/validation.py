@@ -80,8 +80,8 @@ class ValidationReport:
         """Results of error rules that failed (any of them means nothing may be published)."""
         return self._failed("error")
 
-    def first_error_line(self) -> str | None:
-        """One line a user can act on: file, row, column, rule and value of the first error."""
+    def _first_error(self) -> tuple[pd.Series, pd.DataFrame] | None:
+        """The first failed error rule and its quarantined rows (same column first), or None."""
         errors = self.errors()
         if errors.empty:
             return None
@@ -93,6 +93,14 @@ class ValidationReport:
         if first["column"]:
             same_col = rows[rows["column"].astype(str) == str(first["column"])]
             rows = same_col if not same_col.empty else rows
+        return first, rows
+
+    def first_error_line(self) -> str | None:
+        """One line a user can act on: file, row, column, rule and value of the first error."""
+        found = self._first_error()
+        if found is None:
+            return None
+        first, rows = found
         what = f"rule {first['rule']} ({first['expectation_type']})"
         if rows.empty:
             return f"{first['extract']}: {what} failed: {first['message']}"
@@ -106,17 +114,11 @@ class ValidationReport:
         """What a data engineer reads when validation stops the run: the first failing row as
         ``file F, row R, column 'C', rule R: ...`` (the form of every input error), what the rule
         checks, and which other error rules failed."""
-        errors = self.errors()
-        if errors.empty:
+        found = self._first_error()
+        if found is None:
             return None
-        first = errors.iloc[0]
-        q = self.quarantine
-        rows = q[(q["rule"] == first["rule"]) & (q["severity"] == "error")]
-        if first["extract"] != CROSS_EXTRACT:
-            rows = rows[rows["extract"] == first["extract"]]
-        if first["column"]:
-            same_col = rows[rows["column"].astype(str) == str(first["column"])]
-            rows = same_col if not same_col.empty else rows
+        first, rows = found
+        errors = self.errors()
         failing = int(first["failing_rows"])
         if rows.empty:
             head = f"extract {first['extract']}, rule {first['rule']}: {first['message']}"
