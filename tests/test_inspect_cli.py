@@ -42,8 +42,21 @@ def _json_objects(text: str) -> list[dict]:
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL.is_dir(), reason=f"real NHS files not present at {REAL} (a user's clone)")
 def test_inspect_every_real_file():
-    files = sorted(p for p in REAL.rglob("*") if p.suffix in {".csv", ".xlsx", ".zip"})
-    assert len(files) == 12
+    every = sorted(p for p in REAL.rglob("*") if p.suffix in {".csv", ".xlsx", ".zip"})
+    assert len(every) == 19
+    # payments 2018/19, QOF 2017/18 and 2018/19 and NHS England's need-weighted populations are read
+    # by the eras work (issue 18); until then inspect refuses them with the unknown-layout error
+    unread = {
+        "nhspaymentsgp-18-19-csv.csv",
+        "QOF 2017-18.csv",
+        "QOF 2018-19.csv",
+        "nhse-place-based-allocation-tool-2025-26.csv",
+    }
+    files = [p for p in every if p.name not in unread]
+    for p in every:
+        if p.name in unread:
+            refused = _inspect(str(p))
+            assert refused.returncode == 2 and "known layout" in refused.stderr, p.name
     done = _inspect("--json", *map(str, files))
     assert done.returncode == 0, done.stderr[-2000:]
     infos = {i["file"]: i for i in _json_objects(done.stdout)}

@@ -155,7 +155,7 @@ def test_dag_on_real_files(real, generated, tmp_path):
         **os.environ,
         "PYTHONPATH": str(ROOT / "plugins"),
         "GP_ALLOC_SOURCE": str(src),
-        "GP_ALLOC_SOURCE_CONTRACTS": str(REAL / "payments"),
+        "GP_ALLOC_SOURCE_CONTRACTS": str(REAL / FILES["contracts"]),
         "GP_ALLOC_SOURCE_PRACTICE_MAP": str(REAL / "registrations"),
         "GP_ALLOC_SOURCE_QOF_PRACTICE_SUMMARY": str(REAL / "qof" / "2022-23"),
         "GP_ALLOC_SOURCE_DEPRIVATION_PRACTICE": str(REAL / "deprivation"),
