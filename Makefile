@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv demo test lint bench sample clean
+.PHONY: venv demo test lint bench pennies sample clean
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,11 @@ test: venv
 lint: venv
 	$(BIN)/ruff check plugins dags tests scripts
 	$(BIN)/ruff format --check plugins dags tests scripts
+
+# The England-sized behaviour pin of the engine (about two minutes): every practice's pennies, every
+# variant and QOF, against tests/baselines/pennies_england.json. Run before landing an engine change.
+pennies: venv
+	$(BIN)/python scripts/pennies.py check --size england
 
 # England-scale benchmark (scripts/bench.py --help for sizes/warehouses); writes docs/benchmarks.{json,md}.
 bench: venv

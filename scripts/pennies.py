@@ -1,0 +1,212 @@
+"""Behaviour pin of the allocation engine: every practice's pennies, every variant and QOF.
+
+Two baselines, both built by the project's own generator (fixed seed and period) and read through the
+pipeline's own stages (pull, standardise, load into a throw-away SQLite warehouse, the compute inputs):
+
+- ``small``: 200 practices, checked in full (``tests/baselines/pennies_small.csv``: one row per
+  practice, one column per variant plus QOF, integer pennies);
+- ``england``: the default England-sized sample (6,500 practices), checked by digest
+  (``tests/baselines/pennies_england.json``: SHA-256 of each sub-ICB's practice rows, England totals
+  per variant, and SHA-256 of the generated files and of the engine's inputs, so a difference says
+  whether the inputs or the engine moved).
+
+    python scripts/pennies.py check  [--size small|england]   # exit 1 and say what differs
+    python scripts/pennies.py write  [--size small|england]   # rewrite a baseline (a deliberate change)
+    python scripts/pennies.py dump --out FILE.csv [--size ...]  # every practice's pennies, to compare
+
+A deliberate change to the money (named in CHANGELOG) rewrites only the columns it changes; the
+``changes`` list in the England file names it, so the history of the pin is readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINES = ROOT / "tests" / "baselines"
+PERIOD = "2025-26-Q2"
+SEED = 20261122
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    practices: int
+
+
+SIZES = {"small": Size("small", 200), "england": Size("england", 6500)}
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _frame_digest(frame: pd.DataFrame) -> str:
+    ordered = frame[sorted(frame.columns)].sort_values(sorted(frame.columns), kind="stable")
+    return _sha256_bytes(ordered.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+
+
+def engine_inputs(size: Size, work: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Generate the sample, then pull, standardise and load it as a run does; return the compute inputs
+    (as the compute stage reads them from the warehouse) and the SHA-256 of every generated file."""
+    from gp_allocations import pipeline
+    from gp_allocations.config import RunContext
+    from gp_allocations.periods import Period
+    from gp_allocations.sample_data import generate_samples
+    from gp_allocations.warehouse import make_engine, read_compute_inputs
+
+    source = work / "extracts"
+    written = generate_samples(source, period=Period.parse(PERIOD), practices=size.practices, seed=SEED)
+    files = {
+        f"{extract}/{path.name}": _sha256_bytes(path.read_bytes())
+        for extract, paths in sorted(written.items())
+        for path in paths
+    }
+    ctx = RunContext(
+        run_id=f"pennies-{size.name}",
+        period=PERIOD,
+        source=str(source),
+        warehouse_url=f"sqlite:///{work / 'warehouse.sqlite'}",
+        output_root=str(work / "outputs"),
+        data_dir=str(work / "var"),
+    )
+    pipeline.stage_pull(ctx)
+    pipeline.stage_standardise(ctx)
+    pipeline.stage_load(ctx)
+    return read_compute_inputs(make_engine(ctx.warehouse_url), PERIOD), files
+
+
+def engine_pennies(inputs: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per practice: practice_code, sub_icb_code, capitation pennies per variant, qof."""
+    from gp_allocations.engine import compute_allocations
+    from gp_allocations.periods import Period
+
+    result = compute_allocations(inputs, period=Period.parse(PERIOD))
+    p = result.practices
+    out = p[["practice_code", "sub_icb_code"]].copy()
+    for variant in result.variants:
+        out[variant] = p[f"capitation_pence__{variant}"].astype("int64")
+    out["qof"] = p["qof_pence"].astype("int64")
+    return out.sort_values("practice_code", kind="stable").reset_index(drop=True)
+
+
+def measure(size: Size) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """(pennies, generated-file digests, engine-input digests) for one size."""
+    with tempfile.TemporaryDirectory(prefix=f"pennies-{size.name}-") as tmp:
+        inputs, files = engine_inputs(size, Path(tmp))
+    digests = {name: _frame_digest(frame) for name, frame in sorted(inputs.items())}
+    return engine_pennies(inputs), files, digests
+
+
+def england_document(pennies: pd.DataFrame, files: dict[str, str], inputs: dict[str, str]) -> dict:
+    money = [c for c in pennies.columns if c not in ("practice_code", "sub_icb_code")]
+    per_sub_icb = {
+        str(code): _sha256_bytes(part.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+        for code, part in pennies.groupby("sub_icb_code", sort=True)
+    }
+    return {
+        "period": PERIOD,
+        "seed": SEED,
+        "practices": len(pennies),
+        "columns": money,
+        "england_total_pence": {c: int(pennies[c].sum()) for c in money},
+        "sub_icb_sha256": per_sub_icb,
+        "generated_files_sha256": files,
+        "engine_inputs_sha256": inputs,
+        "changes": [],
+    }
+
+
+def baseline_path(size: Size) -> Path:
+    return BASELINES / ("pennies_small.csv" if size.name == "small" else "pennies_england.json")
+
+
+def read_small() -> pd.DataFrame:
+    frame = pd.read_csv(baseline_path(SIZES["small"]), dtype={"practice_code": str, "sub_icb_code": str})
+    return frame
+
+
+def compare(size: Size, pennies: pd.DataFrame, files: dict[str, str], inputs: dict[str, str]) -> list[str]:
+    """What differs from the committed baseline (empty: identical)."""
+    problems: list[str] = []
+    if size.name == "small":
+        want = read_small()
+        if list(want.columns) != list(pennies.columns):
+            return [f"columns differ: baseline {list(want.columns)}, now {list(pennies.columns)}"]
+        if len(want) != len(pennies) or not (want["practice_code"] == pennies["practice_code"]).all():
+            return ["the practices differ from the baseline"]
+        for column in want.columns[2:]:
+            diff = pennies[column].astype("int64") - want[column].astype("int64")
+            if diff.any():
+                worst = diff.abs().idxmax()
+                problems.append(
+                    f"{column}: {int((diff != 0).sum())} practices differ, largest "
+                    f"{pennies.loc[worst, 'practice_code']} by {int(diff[worst])} pence"
+                )
+        return problems
+    want_doc = json.loads(baseline_path(size).read_text())
+    doc = england_document(pennies, files, inputs)
+    for key in ("generated_files_sha256", "engine_inputs_sha256"):
+        moved = sorted(
+            k for k in set(want_doc[key]) | set(doc[key]) if want_doc[key].get(k) != doc[key].get(k)
+        )
+        if moved:
+            problems.append(f"{key} differ (the inputs moved, not only the engine): {moved}")
+    for key in ("practices", "columns", "england_total_pence"):
+        if want_doc[key] != doc[key]:
+            problems.append(f"{key}: baseline {want_doc[key]}, now {doc[key]}")
+    subs = sorted(c for c, h in doc["sub_icb_sha256"].items() if want_doc["sub_icb_sha256"].get(c) != h)
+    if subs:
+        problems.append(f"{len(subs)} sub-ICB locations differ, e.g. {subs[:5]}")
+    return problems
+
+
+def write(size: Size, pennies: pd.DataFrame, files: dict[str, str], inputs: dict[str, str]) -> Path:
+    path = baseline_path(size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if size.name == "small":
+        pennies.to_csv(path, index=False, lineterminator="\n")
+    else:
+        doc = england_document(pennies, files, inputs)
+        if path.is_file():
+            doc["changes"] = json.loads(path.read_text()).get("changes", [])
+        path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=("check", "write", "dump"))
+    parser.add_argument("--size", choices=sorted(SIZES), default="england")
+    parser.add_argument("--out", help="dump: the CSV to write")
+    args = parser.parse_args(argv)
+    size = SIZES[args.size]
+    pennies, files, inputs = measure(size)
+    if args.command == "dump":
+        pennies.to_csv(args.out, index=False, lineterminator="\n")
+        print(f"wrote {args.out}")
+        return 0
+    if args.command == "write":
+        print(f"wrote {write(size, pennies, files, inputs)}")
+        return 0
+    problems = compare(size, pennies, files, inputs)
+    for line in problems:
+        print(f"DIFFERS: {line}")
+    if not problems:
+        print(f"{size.name}: {len(pennies)} practices, every variant and QOF identical to the baseline")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "plugins"))
+    sys.exit(main())
