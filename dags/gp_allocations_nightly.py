@@ -10,6 +10,7 @@ from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from gp_allocations.extracts import EXTRACTS, NIGHTLY_EXTRACTS
+from gp_allocations.variants import DEFAULT_VARIANT, REGISTRY
 from gp_allocations_airflow import FailureAlert, deadline_missed
 
 DOC = """
@@ -55,7 +56,8 @@ after it was queued raises a *late* alert, and is stopped at 3 h, well before th
 publishing; otherwise that task is skipped and says why.
 """
 
-VARIANTS = ["global_sum", "deprivation_weighted", "imd_quintile_uplift", "mpig_recycled"]
+#: The formula variants, as declared in gp_allocations.variants (one declaration each).
+VARIANTS = REGISTRY.names()
 PARAMETER_SETS = ["carr_hill_2004", "health_foundation_lsoa"]
 
 EXTRACT_NAMES = sorted(EXTRACTS)
@@ -136,7 +138,12 @@ def _stage(name: str, ctx: dict):
             title="Reporting period",
             description="Financial-year quarter, e.g. 2025-26-Q2. Empty: the quarter of the run date.",
         ),
-        "variant": Param("global_sum", enum=VARIANTS, title="Formula variant shown as the headline"),
+        "variant": Param(
+            DEFAULT_VARIANT,
+            enum=VARIANTS,
+            title="Formula variant shown as the headline",
+            description="; ".join(f"{v.name}: {v.label}" for v in REGISTRY),
+        ),
         "parameter_set": Param("carr_hill_2004", enum=PARAMETER_SETS, title="Parameter set"),
         "price_per_weighted_patient": Param(
             None,

@@ -85,17 +85,21 @@ def engine_inputs(size: Size, work: Path) -> tuple[dict[str, pd.DataFrame], dict
 
 
 def engine_pennies(inputs: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per practice: practice_code, sub_icb_code, capitation pennies per variant, qof."""
+    """One row per practice: practice_code, sub_icb_code, payable capitation per variant, qof."""
+    from gp_allocations.aggregates import PAYABLE
     from gp_allocations.engine import compute_allocations
     from gp_allocations.periods import Period
+    from gp_allocations.variants import DEFAULT_VARIANT, QOF
 
-    result = compute_allocations(inputs, period=Period.parse(PERIOD))
-    p = result.practices
-    out = p[["practice_code", "sub_icb_code"]].copy()
-    for variant in result.variants:
-        out[variant] = p[f"capitation_pence__{variant}"].astype("int64")
-    out["qof"] = p["qof_pence"].astype("int64")
-    return out.sort_values("practice_code", kind="stable").reset_index(drop=True)
+    allocation = compute_allocations(inputs, period=Period.parse(PERIOD))
+    money = allocation.totals.of("practice").money
+    out = allocation.practices[["practice_code", "sub_icb_code"]].copy().set_index("practice_code")
+    for variant in allocation.variants:
+        rows = money[(money["variant"] == variant) & (money["line"] == PAYABLE)].set_index("code")
+        out[variant] = rows["pence"].reindex(out.index).astype("int64")
+    rows = money[(money["variant"] == DEFAULT_VARIANT) & (money["line"] == QOF)].set_index("code")
+    out["qof"] = rows["pence"].reindex(out.index).astype("int64")
+    return out.reset_index().sort_values("practice_code", kind="stable").reset_index(drop=True)
 
 
 def measure(size: Size) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:

@@ -1,18 +1,25 @@
-"""Realistic AllocationResult fixtures for the workbook, publish and delivery tests.
+"""Realistic Allocation fixtures for the workbook, publish and delivery tests.
 
 2 sub-ICB locations, 3 PCNs, 8 practices, variants global_sum and deprivation_weighted, built the way
-results.py describes (money in integer pennies, levels as exact sums, envelopes conserved).
+the engine builds one (ledger lines split by ``engine.steps.pennies``, aggregates by
+``aggregates.aggregate``, checks by ``checks.engine_checks``), from hand-set indices.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
-from gp_allocations.money import apportion, round_pence
-from gp_allocations.results import AllocationResult
+from gp_allocations.aggregates import aggregate
+from gp_allocations.checks import engine_checks
+from gp_allocations.engine.steps import VariantResult, pennies
+from gp_allocations.ledger import Allocation
+from gp_allocations.money import round_pence
+from gp_allocations.variants import LINES, Envelope
 from gp_allocations.workbooks import RunInfo
 
 VARIANTS = ["global_sum", "deprivation_weighted"]
@@ -181,8 +188,21 @@ def envelope_pence(registered: int) -> int:
     return round_pence(Decimal(registered) * PRICE_PENCE * (1 - OOH))
 
 
-def make_result(*, hostile_names: bool = False) -> AllocationResult:
-    """The 8-practice result; ``hostile_names`` gives four practices formula-like names."""
+def _envelope(registered: int) -> Envelope:
+    gross = registered * PRICE_PENCE
+    deduction = gross - envelope_pence(registered)
+    return Envelope((("capitation", gross), ("out_of_hours_deduction", -deduction)))
+
+
+def make_result(*, hostile_names: bool = False, qof_moved: int = 0) -> Allocation:
+    """The 8-practice allocation; ``hostile_names`` gives four practices formula-like names;
+    ``qof_moved`` pennies are added to the first practice's QOF (a run whose content differs).
+    Each call returns its own copy."""
+    return copy.deepcopy(_build(hostile_names, qof_moved))
+
+
+@functools.cache
+def _build(hostile_names: bool, qof_moved: int) -> Allocation:
     cols = [
         "practice_code",
         "practice_name",
@@ -217,29 +237,35 @@ def make_result(*, hostile_names: bool = False) -> AllocationResult:
     health = p["health_deprivation_score"].fillna(0.0)
     regs = p["registered_patients"].to_numpy(dtype=float)
     raw_dep = 1.054 ** health.to_numpy()
+    p["health_multiplier"] = np.where(p["health_deprivation_score"].notna(), raw_dep, np.nan)
     p["index_deprivation"] = raw_dep / np.average(raw_dep, weights=regs)
-
-    env = envelope_pence(int(p["registered_patients"].sum()))
-    product_gs = p["index_age_sex"] * p["index_additional_needs"]
-    product_dw = p["index_age_sex"] * p["index_deprivation"]
-    for v, product in [("global_sum", product_gs), ("deprivation_weighted", product_dw)]:
-        raw = p["registered_patients"] * product
-        p[f"weighted_list__{v}"] = raw * p["registered_patients"].sum() / raw.sum()
-        p[f"capitation_pence__{v}"] = apportion(env, p[f"weighted_list__{v}"].to_numpy())
-    for v in VARIANTS:
-        p[f"difference_pence__{v}"] = p[f"capitation_pence__{v}"] - p["capitation_pence__global_sum"]
     # QOF: points x £225.49 x list / 9,632 national average list, rounded half up
-    p["qof_pence"] = [
+    qof = [
         round_pence(Decimal(str(pts)) * 22549 * reg / Decimal(9632))
         for pts, reg in zip(p["qof_points"], p["registered_patients"], strict=True)
     ]
-    p["qof_pence"] = p["qof_pence"].astype("int64")
     p["qof_path"] = "practice_points"
-    for v in VARIANTS:
-        p[f"total_pence__{v}"] = p[f"capitation_pence__{v}"] + p["qof_pence"]
-    p = p.sort_values("practice_code").reset_index(drop=True)
-
-    levels = {lvl: _aggregate(p, lvl) for lvl in ["pcn", "sub_icb", "icb", "region", "england"]}
+    p = p.assign(_qof=qof).sort_values("practice_code").reset_index(drop=True)
+    p.loc[0, "_qof"] += qof_moved
+    codes = pd.Index(p["practice_code"])
+    registered = int(p["registered_patients"].sum())
+    products = {
+        "global_sum": p["index_age_sex"] * p["index_additional_needs"],
+        "deprivation_weighted": p["index_age_sex"] * p["index_deprivation"],
+    }
+    ledger, weights = [], []
+    for v, product in products.items():
+        raw = p["registered_patients"] * product
+        wl = pd.Series((raw * registered / raw.sum()).to_numpy(), index=codes)
+        ledger.append(pennies(VariantResult(v, wl, _envelope(registered), registered / raw.sum()), codes))
+        ledger.append(pd.DataFrame({"practice_code": codes, "variant": v, "line": "qof", "pence": p["_qof"]}))
+        weights.append(pd.DataFrame({"practice_code": codes, "variant": v, "weighted_list": wl.to_numpy()}))
+    facts = p.drop(columns=["_qof"])
+    ledger_frame = pd.concat(ledger, ignore_index=True).astype({"pence": "int64"})
+    weight_frame = pd.concat(weights, ignore_index=True)
+    envelopes = pd.DataFrame(
+        [{"variant": v, "line": k, "pence": x} for v in VARIANTS for k, x in _envelope(registered).lines]
+    )
     parameters = pd.DataFrame(
         [
             (
@@ -247,97 +273,55 @@ def make_result(*, hostile_names: bool = False) -> AllocationResult:
                 "2025/26",
                 "123.34",
                 "GBP",
-                "NHS England GMS SFE 2025/26 (VERIFIED)",
+                "NHS England GMS SFE 2025/26",
+                "VERIFIED",
             ),
-            ("out_of_hours_deduction", "", "0.0475", "share", "GMS contract (SECONDARY)"),
+            ("out_of_hours_deduction", "", "0.0475", "share", "GMS contract", "SECONDARY"),
             (
                 "deprivation_elasticity",
                 "",
                 "1.054",
                 "per point",
-                "Health Foundation 'Level or not?' (SECONDARY)",
+                "Health Foundation 'Level or not?'",
+                "SECONDARY",
             ),
-            ("qof_pounds_per_point", "2025/26", "225.49", "GBP", "QOF guidance 2025/26 (VERIFIED)"),
+            ("qof_pounds_per_point", "2025/26", "225.49", "GBP", "QOF guidance 2025/26", "VERIFIED"),
         ],
-        columns=["parameter", "key", "value", "unit", "source"],
+        columns=["parameter", "key", "value", "unit", "source", "status"],
     )
     components = pd.DataFrame(
         [
-            ("age_sex", "applied", "age-sex extract given"),
-            ("additional_needs", "applied", "SLLI/SMR given"),
-            ("list_turnover", "neutral", "no list turnover data"),
-            ("care_homes", "neutral", "no care home data"),
-            ("market_forces", "neutral", "no MFF table in the parameter set"),
-            ("rurality", "neutral", "no rurality table in the parameter set"),
+            ("age_sex", "applied", "age-sex extract given", "all"),
+            ("additional_needs", "applied", "SLLI/SMR given", "global_sum"),
+            ("list_turnover", "neutral", "no list turnover data", "all"),
+            ("care_homes", "neutral", "no care home data", "all"),
+            ("market_forces", "neutral", "no MFF table in the parameter set", "all"),
+            ("rurality", "neutral", "no rurality table in the parameter set", "all"),
+            ("deprivation", "applied", "1.054 ^ health score", "deprivation_weighted"),
         ],
-        columns=["component", "status", "reason"],
+        columns=["component", "status", "reason", "variants"],
     )
-    recon = [
-        (
-            f"practices sum to envelope: {v}",
-            env,
-            int(p[f"capitation_pence__{v}"].sum()),
-            env == int(p[f"capitation_pence__{v}"].sum()),
-        )
-        for v in VARIANTS
-    ]
-    recon.append(
-        (
-            "national weighted list equals registered list",
-            int(p["registered_patients"].sum()),
-            round(float(p["weighted_list__global_sum"].sum()), 6),
-            True,
-        )
-    )
-    reconciliation = pd.DataFrame(recon, columns=["check", "expected", "actual", "passed"])
-    return AllocationResult(
+    capitation_lines = {n for n, line in LINES.items() if line.capitation}
+    allocation = Allocation(
         period="2025-26-Q2",
         parameter_set="carr_hill_2004",
         parameter_set_title="Carr-Hill (2004) as republished",
         variants=list(VARIANTS),
         selected_variant="global_sum",
-        practices=p,
-        levels=levels,
+        practices=facts,
+        ledger=ledger_frame,
+        weights=weight_frame,
+        variant_table=pd.DataFrame({"variant": VARIANTS}),
+        envelopes=envelopes,
+        totals=aggregate(facts, ledger_frame, weight_frame, capitation_lines),
         parameters=parameters,
         components=components,
-        envelopes_pence={v: env for v in VARIANTS},
-        reconciliation=reconciliation,
+        checks=pd.DataFrame(),
         notes=["1 practice (L83005) has no patients in a scored LSOA: no deprivation score, index 1.0."],
-        equity=_equity(p),
     )
-
-
-def _aggregate(p: pd.DataFrame, level: str) -> pd.DataFrame:
-    keyed = p.assign(england_code="E92000001", england_name="England") if level == "england" else p
-    keys = [f"{level}_code", f"{level}_name"]
-    sums = ["registered_patients"] + [f"weighted_list__{v}" for v in VARIANTS]
-    sums += (
-        [f"capitation_pence__{v}" for v in VARIANTS] + ["qof_pence"] + [f"total_pence__{v}" for v in VARIANTS]
-    )
-    g = keyed.groupby(keys, sort=True)
-    out = g[sums].sum()
-    out.insert(0, "practices", g.size())
-    return out.reset_index()
-
-
-def _equity(p: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for q in range(1, 6):
-        part = p[p["deprivation_quintile"] == q]
-        reg = int(part["registered_patients"].sum())
-        wl = float(part["weighted_list__global_sum"].sum())
-        row = {
-            "deprivation_quintile": q,
-            "practices": len(part),
-            "registered_patients": reg,
-            "weighted_list__global_sum": wl,
-        }
-        for v in VARIANTS:
-            cap = int(part[f"capitation_pence__{v}"].sum())
-            row[f"capitation_per_registered_pence__{v}"] = cap / reg
-            row[f"capitation_per_weighted_pence__{v}"] = cap / wl
-        rows.append(row)
-    return pd.DataFrame(rows)
+    allocation.checks = engine_checks(allocation)
+    assert allocation.checks["passed"].all(), allocation.checks
+    return allocation
 
 
 def make_run(*, warnings: bool = True) -> RunInfo:

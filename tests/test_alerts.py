@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from _support import smtp_server
+from _publishing import publish_result
 from _workbook_fixtures import make_result, make_run
 from gp_allocations import publish as pub
 
@@ -203,7 +204,9 @@ def test_smtp_connection_becomes_delivery_settings_and_delivers(smtp, tmp_path):
     assert settings.host == "127.0.0.1" and settings.starttls is False
     assert settings.sender == "gp-allocations@example.nhs.uk" and settings.user is None
 
-    published = pub.publish(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1").directory
+    published = publish_result(
+        make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1"
+    ).directory
     codes = sorted(json.loads((published / "manifest.json").read_text())["totals"]["sub_icb"])
     recipients = {codes[0]: "first.finance@example.nhs.uk"}
     outcome = deliver_workbooks(published, recipients, settings)

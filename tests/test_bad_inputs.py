@@ -26,7 +26,8 @@ from gp_allocations import errors
 from gp_allocations.config import RunContext
 from gp_allocations.periods import Period
 from gp_allocations.pipeline import STAGES, load_validation_report, read_standardised
-from gp_allocations.results import load_result
+from gp_allocations.ledger import load_allocation
+from gp_allocations.views import practice_table
 
 PERIOD = "2025-26-Q2"
 CASES = load_cases()
@@ -72,7 +73,7 @@ def _run(ctx: RunContext) -> tuple[str | None, Exception | None]:
 
 
 def _totals(ctx: RunContext) -> pd.DataFrame:
-    practices = load_result(ctx.compute_dir / "result").practices
+    practices = practice_table(load_allocation(ctx.compute_dir / "result"))
     cols = ["practice_code", *sorted(c for c in practices.columns if c.startswith("total_pence__"))]
     return practices[cols].sort_values("practice_code").reset_index(drop=True)
 

@@ -34,7 +34,7 @@ from test_faults_common import (
 
 def _stage_run(root, run_id, result, run):
     staging = pub.stage_dir(root, PERIOD, run_id)
-    codes = sorted(result.practices["sub_icb_code"].unique())
+    codes = result.sub_icb_codes
     files = [pub.stage_sub_icb_workbook(result, run, staging, c, period_slug=PERIOD) for c in codes]
     files.append(pub.stage_national_workbook(result, run, staging, period_slug=PERIOD))
     return staging, pub.build_manifest(result, run, files, period_slug=PERIOD, run_id=run_id)
@@ -42,8 +42,7 @@ def _stage_run(root, run_id, result, run):
 
 def test_a_run_does_not_publish_over_a_newer_run_that_appeared_meanwhile(tmp_path):
     # both runs start while nothing is published; the later inputs (b) finish first
-    old, new = make_result(), make_result()
-    new.practices.loc[0, "qof_pence"] += 100
+    old, new = make_result(), make_result(qof_moved=100)
     staging_a, manifest_a = _stage_run(tmp_path, "run-a", old, make_run())
     staging_b, manifest_b = _stage_run(tmp_path, "run-b", new, make_run())
     done = pub.finalise_run(staging_b, tmp_path, PERIOD, "run-b", manifest_b, expected_latest=None)

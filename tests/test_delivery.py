@@ -8,6 +8,7 @@ from email import policy
 import pytest
 
 from _support import smtp_server as local_smtp_server
+from _publishing import publish_result
 from _workbook_fixtures import make_result, make_run
 from gp_allocations import publish as pub
 from gp_allocations.delivery import SmtpSettings, deliver_workbooks
@@ -27,7 +28,7 @@ def smtp_server():
 
 @pytest.fixture
 def published(tmp_path):
-    return pub.publish(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1").directory
+    return publish_result(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1").directory
 
 
 def test_each_sub_icb_gets_its_workbook(smtp_server, published):

@@ -14,11 +14,12 @@ import pytest
 import yaml
 
 from gp_allocations.config import parameters_dir
-from gp_allocations.engine import BAND_MAP, aggregate, compute_allocations
+from gp_allocations.engine import BAND_MAP, compute_allocations
 from gp_allocations.errors import InputError
 from gp_allocations.extracts import AGE_BANDS_5, EXTRACTS
 from gp_allocations.periods import Period
-from gp_allocations.results import LEVELS
+from gp_allocations.ledger import LEVELS
+from gp_allocations.views import practice_table, quintile_table, summary_table
 
 Q = Period.parse("2025-26-Q2")  # 2025/26: GBP 123.34 per weighted patient, OOH 4.75%, QOF 220.62 / 9,964
 
@@ -97,7 +98,7 @@ def example_one() -> dict[str, pd.DataFrame]:
 
 def test_hand_worked_age_sex_example():
     r = compute_allocations(example_one(), period=Q)
-    p = r.practices.set_index("practice_code")
+    p = practice_table(r).set_index("practice_code")
     assert p["registered_patients"].tolist() == [100, 100, 200]  # 85_89 and 95+ both counted
     raw = [Fraction(100), Fraction(672), Fraction(794)]
     expected_wl = [float(w * 400 / 1566) for w in raw]
@@ -127,7 +128,7 @@ def test_hand_worked_age_sex_example():
         row = r.components.set_index("component").loc[comp]
         assert row["status"] == "neutral" and row["reason"]
     assert r.variants == ["global_sum", "deprivation_weighted"]
-    assert r.reconciliation["passed"].all()
+    assert r.checks["passed"].all()
     assert p["qof_path"].eq("none").all() and p["qof_pence"].eq(0).all()
 
 
@@ -214,11 +215,17 @@ def example_two() -> dict[str, pd.DataFrame]:
 
 def test_hand_worked_deprivation_example():
     r = compute_allocations(example_two(), period=Q)
-    p = r.practices.set_index("practice_code")
+    p = practice_table(r).set_index("practice_code")
     assert p.loc["A00001", "health_deprivation_score"] == pytest.approx(1.4)
     assert p.loc["A00001", "imd_score"] == pytest.approx(36.0)
     assert p.loc["A00002", "health_deprivation_score"] == pytest.approx(-1.0)
-    a, b = 1.054**1.4, 1.054**-1.0
+    # the Health Foundation method: the patient-weighted mean over scored LSOAs of 1.054 ^ health score
+    # A00001: (60 x 1.054^1 + 40 x 1.054^2) / 100 = (63.24 + 44.43664) / 100 = 1.0767664
+    #         (not 1.054 ^ 1.4 = 1.07641: the elasticity raised to the mean score, the old method)
+    # A00002: 1.054 ^ -1 = 0.948767
+    a, b = (60 * 1.054 + 40 * 1.054**2) / 100, 1.054**-1.0
+    assert a == pytest.approx(1.0767664, abs=1e-12) and abs(a - 1.054**1.4) > 3e-4
+    assert p["health_multiplier"].tolist() == pytest.approx([a, b], rel=1e-12)
     national = (100 * a + 100 * b) / 200
     assert p["index_deprivation"].tolist() == pytest.approx([a / national, b / national], rel=1e-12)
     # global_sum: no additional-needs data, identical age-sex -> equal weighted lists
@@ -241,14 +248,14 @@ def test_hand_worked_deprivation_example():
     notes = " ".join(r.notes)
     assert "Welsh" in notes and "10 patients" in notes and "not in the deprivation file" in notes
     assert p.loc["A00001", "registered_patients"] == 100  # unscored LSOAs never drop patients
-    assert r.equity is not None and r.equity["practices"].sum() == 2
+    assert quintile_table(r)["practices"].sum() == 2
 
 
 def test_health_foundation_set_uses_deprivation_in_global_sum():
     r = compute_allocations(example_two(), period=Q, parameter_set="health_foundation_lsoa")
-    p = r.practices.set_index("practice_code")
+    p = practice_table(r).set_index("practice_code")
     # HF weights: males 5-14 = 1.000 for both, so the weighted list is the deprivation split
-    a, b = 1.054**1.4, 1.054**-1.0
+    a, b = (60 * 1.054 + 40 * 1.054**2) / 100, 1.054**-1.0
     assert p["weighted_list__global_sum"].tolist() == pytest.approx([200 * a / (a + b), 200 * b / (a + b)])
     assert (p["index_additional_needs"] == 1.0).all()
     comps = r.components.set_index("component")
@@ -275,7 +282,7 @@ def test_qof_practice_points_rounds_half_up():
             }
         ),
     }
-    p = compute_allocations(ex, period=Q).practices.set_index("practice_code")
+    p = practice_table(compute_allocations(ex, period=Q)).set_index("practice_code")
     # A00001: 3 x 22,062 x 2,491 / 9,964 = 3 x 22,062 / 4 = 16,546.5 -> 16,547 (half up, not to even)
     # A00002: 500 x 22,062 x 1,000 / 9,964 = 11,031,000,000 / 9,964 = 1,107,085.50... -> rounded half up
     a2 = Fraction(500 * 22062 * 1000, 9964)
@@ -322,7 +329,7 @@ def test_qof_prevalence_adjusted():
             }
         ),
     }
-    p = compute_allocations(ex, period=Q).practices.set_index("practice_code")
+    p = practice_table(compute_allocations(ex, period=Q)).set_index("practice_code")
     # prevalence: A00001 2%, A00002 6%, national 80 / 2000 = 4% -> APDF 0.5 and 1.5
     cpi = Fraction(22062 * 1000, 9964)  # pence per point at list 1,000
     a1 = 10 * cpi * Fraction(1, 2) + 5 * cpi * 1  # PH001 is not prevalence-weighted
@@ -419,8 +426,9 @@ def test_variants_and_normalisation(full_result):
     r = full_result
     assert r.variants == ["global_sum", "deprivation_weighted", "imd_quintile_uplift", "mpig_recycled"]
     reg = r.practices["registered_patients"].sum()
+    wide = practice_table(r)
     for v in r.variants:
-        assert r.practices[f"weighted_list__{v}"].sum() == pytest.approx(reg, rel=1e-9)
+        assert wide[f"weighted_list__{v}"].sum() == pytest.approx(reg, rel=1e-9)
 
 
 def test_envelope_conserved_in_every_variant(full_result):
@@ -437,10 +445,18 @@ def test_envelope_conserved_in_every_variant(full_result):
     }
     assert r.envelopes_pence == expected
     for v, env in expected.items():
-        col = r.practices[f"capitation_pence__{v}"]
+        col = practice_table(r)[f"capitation_pence__{v}"]
         assert col.dtype == np.int64 and int(col.sum()) == env
-        assert int(r.levels["england"][f"capitation_pence__{v}"].iloc[0]) == env
-    assert r.reconciliation["passed"].all(), r.reconciliation
+        assert int(summary_table(r, "england")[f"capitation_pence__{v}"].iloc[0]) == env
+        lines = r.ledger[(r.ledger["variant"] == v) & (r.ledger["line"] != "qof")]
+        assert lines["pence"].dtype == np.int64 and int(lines["pence"].sum()) == env
+    # mpig_recycled's envelope is net + the MPIG paid, each line apportioned exactly
+    env_lines = r.envelopes[r.envelopes["variant"] == "mpig_recycled"].set_index("line")["pence"]
+    assert int(env_lines["mpig_recycled"]) == mpig
+    for line, amount in env_lines.items():
+        got = r.ledger[(r.ledger["variant"] == "mpig_recycled") & (r.ledger["line"] == line)]["pence"].sum()
+        assert int(got) == int(amount), line
+    assert r.checks["passed"].all(), r.checks
 
 
 def test_all_components_applied_with_full_inputs(full_result):
@@ -448,7 +464,7 @@ def test_all_components_applied_with_full_inputs(full_result):
     for c in ("age_sex", "additional_needs", "list_turnover", "care_homes", "deprivation"):
         assert comps[c] == "applied"
     assert comps["market_forces"] == "neutral" and comps["rurality"] == "neutral"
-    p = full_result.practices
+    p = practice_table(full_result)
     w = p["registered_patients"]
     for c in ("age_sex", "additional_needs", "deprivation"):
         # each index is relative to the national patient-weighted average
@@ -456,11 +472,13 @@ def test_all_components_applied_with_full_inputs(full_result):
 
 
 def test_deprivation_variant_moves_money_towards_deprived(full_result):
-    p = full_result.practices
-    # per global_sum weighted patient, the deprivation variant pays more where the health score is higher
+    p = practice_table(full_result)
+    # per global_sum weighted patient, the deprivation variant pays more where the practice's health
+    # multiplier (mean of 1.054 ^ LSOA health score) is higher; with the mean of powers two practices with
+    # the same mean score can differ, so the order is by the multiplier, not by the mean score
     ratio = p["weighted_list__deprivation_weighted"] / p["weighted_list__global_sum"]
     adj = ratio * p["index_additional_needs"]  # remove the additional-needs index the variant replaces
-    order = p["health_deprivation_score"].argsort().to_numpy()
+    order = p["health_multiplier"].argsort().to_numpy()
     assert np.all(np.diff(adj.to_numpy()[order]) > 0)
     q = p.groupby("deprivation_quintile")["difference_pence__imd_quintile_uplift"].sum()
     assert q.loc[1] > 0 and q.loc[5] < 0
@@ -481,8 +499,9 @@ def test_row_order_does_not_change_results(full_result):
     shuffled = {k: v.sample(frac=1.0, random_state=3).reset_index(drop=True) for k, v in ex.items()}
     r2 = compute_allocations(shuffled, period=Q)
     pd.testing.assert_frame_equal(full_result.practices, r2.practices)
+    pd.testing.assert_frame_equal(full_result.ledger, r2.ledger)
     for level in LEVELS:
-        pd.testing.assert_frame_equal(full_result.levels[level], r2.levels[level])
+        pd.testing.assert_frame_equal(summary_table(full_result, level), summary_table(r2, level))
 
 
 def test_missing_components_are_neutral_and_reported():
@@ -503,17 +522,18 @@ def test_missing_components_are_neutral_and_reported():
         assert (r.practices[f"index_{c}"] == 1.0).all()
     assert any("additional_needs is neutral" in n for n in r.notes)
     assert r.variants == ["global_sum", "deprivation_weighted"]  # no quintiles, no contracts
-    assert r.practices["deprivation_quintile"].isna().all() and r.equity is None
+    assert r.practices["deprivation_quintile"].isna().all()
+    assert quintile_table(r)["practices"].tolist() == [0, 0, 0, 0, 0, len(r.practices)]  # all 'unknown'
     # with every optional component neutral the weighted list is the age-sex list
-    p = r.practices
+    p = practice_table(r)
     assert p["weighted_list__global_sum"].tolist() == pytest.approx(
         (p["registered_patients"] * p["index_age_sex"]).tolist(), rel=1e-9
     )
 
 
-def test_aggregate_sums_and_counts(full_result):
-    p = full_result.practices
-    sub = aggregate(p, "sub_icb").set_index("code")
+def test_aggregates_sum_and_count(full_result):
+    p = practice_table(full_result)
+    sub = summary_table(full_result, "sub_icb").set_index("code")
     assert sub["practices"].sum() == len(p)
     for code, grp in p.groupby("sub_icb_code"):
         assert sub.loc[code, "registered_patients"] == grp["registered_patients"].sum()
@@ -524,23 +544,24 @@ def test_aggregate_sums_and_counts(full_result):
         assert sub.loc[code, "weighted_list__global_sum"] == pytest.approx(
             grp["weighted_list__global_sum"].sum()
         )
-    icb = aggregate(p, "icb").set_index("code")
+    icb = summary_table(full_result, "icb").set_index("code")
     assert icb.loc["QHM", "practices"] == (p["icb_code"] == "QHM").sum()
-    eng = aggregate(p, "england").iloc[0]
+    eng = summary_table(full_result, "england").iloc[0]
     assert eng["code"] == "E92000001" and eng["practices"] == len(p)
     assert eng["qof_pence"] == p["qof_pence"].sum()
-    with pytest.raises(ValueError):
-        aggregate(p, "ward")
+    # within a sub-ICB location: one row per PCN, adding up to the location
+    pcns = summary_table(full_result, "sub_icb_pcn", "00L")
+    assert pcns["total_pence__global_sum"].sum() == sub.loc["00L", "total_pence__global_sum"]
 
 
 def test_contracts_columns_and_equity(full_result):
-    p = full_result.practices
+    p = practice_table(full_result)
     ex = generated()["contracts"].set_index("practice_code")
     assert (p.set_index("practice_code")["paid_global_sum_pence"] == ex["global_sum_pence"]).all()
     assert (
         p["difference_from_paid_pence"] == p["capitation_pence__global_sum"] - p["paid_global_sum_pence"]
     ).all()
-    eq = full_result.equity
+    eq = quintile_table(full_result)
     assert (
         eq["practices"].sum() == len(p) and eq["registered_patients"].sum() == p["registered_patients"].sum()
     )
@@ -560,7 +581,7 @@ def test_market_forces_table_from_new_parameter_file(tmp_path):
     doc["parameters"]["market_forces"]["values"]["table"] = {"A00001": 1.2}
     (dst / "2025-26.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     r = compute_allocations(ex, period=Q, parameters_directory=tmp_path)
-    p = r.practices.set_index("practice_code")
+    p = practice_table(r).set_index("practice_code")
     # raw MFF index: (1 - 0.5) + 0.5 x 1.2 = 1.1 for A00001, 1.0 others; national = (100 x 1.1 + 300) / 400
     national = (100 * 1.1 + 300 * 1.0) / 400
     assert p["index_market_forces"].tolist() == pytest.approx([1.1 / national, 1 / national, 1 / national])

@@ -56,7 +56,7 @@ def hang_on_call(module, name, nth, before=True, partial=None):
     setattr(module, name, wrapper)
 
 
-from gp_allocations import publish, pull, results, warehouse
+from gp_allocations import ledger, publish, pull, warehouse
 
 if point == "pull-mid-file":
     # third file: half its bytes are in the raw area's .part file when the worker dies
@@ -66,12 +66,12 @@ if point == "pull-mid-file":
 elif point == "load-in-transaction":
     hang_on_call(warehouse, "bulk_insert", 3, before=False)  # staging rows written, not committed
 elif point == "compute-in-marts":
-    hang_on_call(warehouse, "bulk_insert", 1, before=False)  # practice marts written, not committed
+    hang_on_call(warehouse, "bulk_insert", 1, before=False)  # ledger mart written, not committed
 elif point == "compute-saving-result":
     def some(result, folder):
         folder.mkdir(parents=True, exist_ok=True)
         result.practices.to_parquet(folder / "practices.parquet", index=False)
-    hang_on_call(results, "save_result", 1, partial=some)  # marts committed, hand-off half written
+    hang_on_call(ledger, "save_allocation", 1, partial=some)  # marts committed, hand-off half written
 elif point == "publish-some-workbooks":
     hang_on_call(publish, "stage_sub_icb_workbook", 2, before=False)
 elif point == "publish-after-rename":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from _publishing import publish_result
 from _workbook_fixtures import make_result, make_run
 from gp_allocations import publish as pub
 from gp_allocations.errors import PublishError
@@ -24,13 +25,11 @@ from test_faults_common import PERIOD, leftovers, visible_tree
 
 def _corrected():
     """Different content from make_result() (one practice's QOF moved), so it is not 'unchanged'."""
-    result = make_result()
-    result.practices.loc[0, "qof_pence"] += 250
-    return result
+    return make_result(qof_moved=250)
 
 
 def _publish(root: Path, run_id: str, result=None):
-    return pub.publish(
+    return publish_result(
         result if result is not None else make_result(),
         make_run(),
         root,

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from _publishing import publish_result
 from _workbook_fixtures import make_result, make_run
 from gp_allocations import publish as pub
 from gp_allocations.errors import PublishError
+from gp_allocations.views import practice_table
 
 PERIOD = "2025-26-Q2"
 RUN = "manual__2025-10-01T02:00:00"
@@ -25,7 +27,7 @@ def _visible(root: Path) -> list[str]:
 
 def test_publish_writes_versioned_folder_with_manifest(tmp_path):
     result = make_result()
-    done = pub.publish(result, make_run(), tmp_path, period_slug=PERIOD, run_id=RUN)
+    done = publish_result(result, make_run(), tmp_path, period_slug=PERIOD, run_id=RUN)
     assert done.directory == (tmp_path / PERIOD / RUN_DIR).resolve()
     names = sorted(p.name for p in done.directory.iterdir())
     assert names == [
@@ -55,7 +57,8 @@ def test_publish_writes_versioned_folder_with_manifest(tmp_path):
     for v in manifest["variants"]:
         total = sum(s["variants"][v]["capitation_pence"] for s in manifest["totals"]["sub_icb"].values())
         assert total == manifest["envelopes_pence"][v] == 825_012_780
-    devon = result.practices[result.practices["sub_icb_code"] == "15N"]
+    wide = practice_table(result)
+    devon = wide[wide["sub_icb_code"] == "15N"]
     assert manifest["totals"]["sub_icb"]["15N"]["variants"]["deprivation_weighted"]["total_pence"] == int(
         devon["capitation_pence__deprivation_weighted"].sum() + devon["qof_pence"].sum()
     )
@@ -67,8 +70,8 @@ def test_publish_writes_versioned_folder_with_manifest(tmp_path):
 
 
 def test_same_inputs_give_identical_manifest_and_workbooks(tmp_path):
-    a = pub.publish(make_result(), make_run(), tmp_path / "a", period_slug=PERIOD, run_id=RUN)
-    b = pub.publish(make_result(), make_run(), tmp_path / "b", period_slug=PERIOD, run_id=RUN)
+    a = publish_result(make_result(), make_run(), tmp_path / "a", period_slug=PERIOD, run_id=RUN)
+    b = publish_result(make_result(), make_run(), tmp_path / "b", period_slug=PERIOD, run_id=RUN)
     for name in sorted(p.name for p in a.directory.iterdir()):
         assert (a.directory / name).read_bytes() == (b.directory / name).read_bytes(), name
     text = (a.directory / "manifest.json").read_text()
@@ -76,7 +79,7 @@ def test_same_inputs_give_identical_manifest_and_workbooks(tmp_path):
 
 
 def test_failure_leaves_previous_run_and_no_half_written_output(tmp_path, monkeypatch):
-    first = pub.publish(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1")
+    first = publish_result(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1")
     before = _visible(tmp_path)
 
     def broken(result, path, *, run):
@@ -85,7 +88,7 @@ def test_failure_leaves_previous_run_and_no_half_written_output(tmp_path, monkey
 
     monkeypatch.setattr(pub, "write_national_workbook", broken)
     with pytest.raises(PublishError, match="disk full"):
-        pub.publish(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-2")
+        publish_result(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-2")
     assert _visible(tmp_path) == before  # nothing new where readers look
     assert not (tmp_path / PERIOD / "run-2").exists()
     assert pub.latest_run(tmp_path, PERIOD) == first.directory
@@ -93,19 +96,19 @@ def test_failure_leaves_previous_run_and_no_half_written_output(tmp_path, monkey
 
 
 def test_second_run_moves_latest_and_keeps_the_first(tmp_path):
-    first = pub.publish(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1")
-    second = pub.publish(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-2")
+    first = publish_result(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1")
+    second = publish_result(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-2")
     assert pub.latest_run(tmp_path, PERIOD) == second.directory
     assert (first.directory / "manifest.json").is_file()
     with pytest.raises(PublishError, match="never overwritten"):
-        pub.publish(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1")
+        publish_result(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1")
     assert pub.latest_run(tmp_path, PERIOD) == second.directory
 
 
 @pytest.mark.parametrize("code", ["../x", "..", "15N/../../etc", "a b", ""])
 def test_unsafe_codes_are_rejected(tmp_path, code):
     with pytest.raises(PublishError, match="not safe"):
-        pub.publish(
+        publish_result(
             make_result(), make_run(), tmp_path / "out", period_slug=PERIOD, run_id=RUN, sub_icb_codes=[code]
         )
     assert not (tmp_path / "x").exists() and not (tmp_path / "out" / PERIOD).exists()
@@ -125,12 +128,14 @@ def test_mapped_pieces_and_idempotent_finalise(tmp_path):
     files.append(pub.stage_national_workbook(result, run, staging, period_slug=PERIOD))
     manifest = pub.build_manifest(result, run, files, period_slug=PERIOD, run_id=RUN)
     assert not (tmp_path / PERIOD / RUN_DIR).exists()  # nothing visible before finalise
-    final = pub.finalise(staging, tmp_path, PERIOD, RUN, manifest)
+    final = pub.finalise_run(staging, tmp_path, PERIOD, RUN, manifest, skip_unchanged=False).directory
     assert final == (tmp_path / PERIOD / RUN_DIR).resolve() and not staging.exists()
     # a retried finalise (task retry after the rename) is accepted and changes nothing
-    assert pub.finalise(staging, tmp_path, PERIOD, RUN, manifest) == final
+    assert pub.finalise_run(staging, tmp_path, PERIOD, RUN, manifest, skip_unchanged=False).directory == final
     with pytest.raises(PublishError):
-        pub.finalise(staging, tmp_path, PERIOD, RUN, {**manifest, "run_id": "other"})
+        pub.finalise_run(
+            staging, tmp_path, PERIOD, RUN, {**manifest, "run_id": "other"}, skip_unchanged=False
+        ).directory
 
 
 def test_finalise_refuses_a_tampered_staged_file(tmp_path):
@@ -140,7 +145,7 @@ def test_finalise_refuses_a_tampered_staged_file(tmp_path):
     manifest = pub.build_manifest(result, run, files, period_slug=PERIOD, run_id=RUN)
     (staging / files[0]["name"]).write_bytes(b"not the workbook")
     with pytest.raises(PublishError, match="SHA-256"):
-        pub.finalise(staging, tmp_path, PERIOD, RUN, manifest)
+        pub.finalise_run(staging, tmp_path, PERIOD, RUN, manifest, skip_unchanged=False).directory
     assert not (tmp_path / PERIOD / RUN_DIR).exists() and not (tmp_path / PERIOD / "latest").exists()
 
 
@@ -149,6 +154,6 @@ def test_latest_falls_back_to_text_file(tmp_path, monkeypatch):
         raise OSError("symlinks not supported")
 
     monkeypatch.setattr(pub.os, "symlink", no_symlinks)
-    done = pub.publish(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id=RUN)
+    done = publish_result(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id=RUN)
     assert not (tmp_path / PERIOD / "latest").is_symlink()
     assert pub.latest_run(tmp_path, PERIOD) == tmp_path / PERIOD / RUN_DIR == done.directory

@@ -8,9 +8,11 @@ import shutil
 
 import pandas as pd
 
+from _publishing import publish_result
 from _workbook_fixtures import make_result, make_run
 from gp_allocations import publish as pub
-from gp_allocations.results import load_result
+from gp_allocations.ledger import load_allocation
+from gp_allocations.views import practice_table
 from test_faults_common import (
     PERIOD,
     context,
@@ -23,9 +25,9 @@ from test_faults_common import (
 
 
 def test_unchanged_content_publishes_nothing_new(tmp_path):
-    first = pub.publish(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1")
+    first = publish_result(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-1")
     before = visible_tree(tmp_path)
-    again = pub.publish(
+    again = publish_result(
         make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id="run-2", skip_unchanged=True
     )
     assert again.status == "unchanged" and again.directory == first.directory
@@ -42,8 +44,7 @@ def test_content_ignores_run_specific_values_only():
     assert pub.content_sha256(other_run) == pub.content_sha256(one)
     corrected = {**one, "inputs": [{**one["inputs"][0], "sha256": "ef" * 32}, *one["inputs"][1:]]}
     assert pub.content_sha256(corrected) != pub.content_sha256(one)
-    moved_penny = make_result()
-    moved_penny.practices.loc[0, "qof_pence"] += 1
+    moved_penny = make_result(qof_moved=1)
     other = pub.build_manifest(moved_penny, run, files, period_slug=PERIOD, run_id="run-1")
     assert pub.content_sha256(other) != pub.content_sha256(one)
 
@@ -96,9 +97,10 @@ def test_rerun_unchanged_then_with_a_corrected_extract(tmp_path):
         ("qof_achievement", f"qof_achievement/{qof_file.name}", "changed")
     ]
     # totals per sub-ICB per variant, from the two runs' practice figures
-    old = load_result(r1.compute_dir / "result")
-    new = load_result(r3.compute_dir / "result")
-    before, after = _sub_icb_totals(old.practices, old.variants), _sub_icb_totals(new.practices, new.variants)
+    old = load_allocation(r1.compute_dir / "result")
+    new = load_allocation(r3.compute_dir / "result")
+    before = _sub_icb_totals(practice_table(old), old.variants)
+    after = _sub_icb_totals(practice_table(new), new.variants)
     expected = [
         {
             "sub_icb_code": code,
@@ -112,8 +114,8 @@ def test_rerun_unchanged_then_with_a_corrected_extract(tmp_path):
     ]
     assert changes["totals"] == expected
     # only the corrected practice's QOF moved: its sub-ICB, every variant, by its QOF difference
-    row_old = old.practices.set_index("practice_code").loc[practice]
-    row_new = new.practices.set_index("practice_code").loc[practice]
+    row_old = practice_table(old).set_index("practice_code").loc[practice]
+    row_new = practice_table(new).set_index("practice_code").loc[practice]
     qof_delta = int(row_new["qof_pence"]) - int(row_old["qof_pence"])
     assert qof_delta < 0
     assert {(c["sub_icb_code"], c["difference_pence"]) for c in changes["totals"]} == {

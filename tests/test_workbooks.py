@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from _workbook_fixtures import HOSTILE_NAMES, make_result, make_run
+from gp_allocations.views import practice_table
 from gp_allocations.workbooks import HEADER_ROW, RunInfo, write_national_workbook, write_sub_icb_workbook
 
 SUB = "15N"
@@ -41,7 +42,7 @@ def test_practices_sheet_money_and_totals_seen_by_pandas(written):
     body, total = sheet.iloc[:-1], sheet.iloc[-1]
     assert total["Practice code"] == "Total"
     assert list(body["Practice code"]) == ["L83001", "L83002", "L83003", "L83004", "L83005"]
-    expected = result.practices.set_index("practice_code")
+    expected = practice_table(result).set_index("practice_code")
     for _, row in body.iterrows():
         want = expected.loc[row["Practice code"]]
         # pounds in the cell, pennies in the pipeline: exact to the penny
@@ -149,7 +150,7 @@ def test_missing_values_shown_as_x_and_explained(written):
 
 def test_summary_by_pcn_and_change_percentages(written):
     result = make_result()
-    p = result.practices[result.practices["sub_icb_code"] == SUB]
+    p = practice_table(result)[practice_table(result)["sub_icb_code"] == SUB]
     frame = pd.read_excel(written["sub"], sheet_name="Summary", header=HEADER_ROW)
     assert list(frame["PCN code"]) == ["U11111", "U22222", "Total"]
     moor = p[p["pcn_code"] == "U22222"]
@@ -167,7 +168,7 @@ def test_summary_by_pcn_and_change_percentages(written):
 def test_deprivation_sheet_and_charts(written):
     result = make_result()
     frame = pd.read_excel(written["sub"], sheet_name="By deprivation", header=HEADER_ROW, dtype={0: str})
-    p = result.practices[result.practices["sub_icb_code"] == SUB]
+    p = practice_table(result)[practice_table(result)["sub_icb_code"] == SUB]
     q1 = p[p["deprivation_quintile"] == 1]
     row = frame.iloc[0]
     per_reg = int(q1["capitation_pence__deprivation_weighted"].sum()) / int(q1["registered_patients"].sum())
@@ -188,8 +189,8 @@ def test_national_workbook_levels_and_equity(written):
         assert sheet in wb.sheetnames
     subs = pd.read_excel(written["nat"], sheet_name="Sub-ICBs", header=HEADER_ROW)
     assert list(subs["Sub-ICB code"]) == ["15C", "15N", "Total"]
-    bristol = result.practices[result.practices["sub_icb_code"] == "15C"]
-    assert round(subs.iloc[0]["Total (£): Deprivation weighted"] * 100) == int(
+    bristol = practice_table(result)[practice_table(result)["sub_icb_code"] == "15C"]
+    assert round(subs.iloc[0]["Total: Deprivation weighted (£)"] * 100) == int(
         bristol["capitation_pence__deprivation_weighted"].sum() + bristol["qof_pence"].sum()
     )
     equity = pd.read_excel(written["nat"], sheet_name="Equity", header=HEADER_ROW)
@@ -221,7 +222,7 @@ def test_data_quality_and_parameters_sheets(written):
     ws = openpyxl.load_workbook(written["sub"])["Data quality"]
     assert "Quarantined input rows (kept out of the calculation): 2" in ws["A2"].value
     params = pd.read_excel(written["sub"], sheet_name="Parameters", header=HEADER_ROW, dtype=str)
-    assert len(params) == 4 and params["Source"].notna().all()
+    assert len(params) == 4 and params["Source"].notna().all() and params["Status"].notna().all()
     assert params.set_index("Parameter").loc["price_per_weighted_patient", "Value"] == "123.34"
 
 
@@ -233,25 +234,16 @@ def test_bad_inputs_rejected(tmp_path):
         RunInfo(run_id="r", period_label="2025/26 Q2", validation_status="failed")
 
 
-def test_engine_shaped_equity_in_pounds_is_formatted_as_money(tmp_path):
-    """The engine gives per-patient rates already in pounds (gbp_per_registered__<variant>)."""
+def test_rates_in_pounds_are_declared_money_columns(written):
+    """Per-patient rates arrive in pounds (gbp_per_registered__<variant>): the declared column formats them
+    as money without dividing again."""
     result = make_result()
-    equity = result.equity.drop(columns=[c for c in result.equity.columns if "per_" in c])
-    reg = equity["registered_patients"]
-    cap = [
-        int(
-            result.practices[result.practices["deprivation_quintile"] == q][
-                "capitation_pence__global_sum"
-            ].sum()
-        )
-        for q in range(1, 6)
-    ]
-    equity["gbp_per_registered__global_sum"] = [c / r / 100 for c, r in zip(cap, reg, strict=True)]
-    result.equity = equity
-    write_national_workbook(result, tmp_path / "n.xlsx", run=make_run())
-    ws = openpyxl.load_workbook(tmp_path / "n.xlsx")["Equity"]
+    ws = openpyxl.load_workbook(written["nat"])["Equity"]
     headers = [c.value for c in ws[HEADER_ROW + 1]]
-    col = headers.index("£ per registered patient: Global sum") + 1
+    col = headers.index("Capitation per registered patient: Global sum (£)") + 1
     cell = ws.cell(HEADER_ROW + 2, col)
-    assert cell.value == pytest.approx(cap[0] / (9120 + 11020) / 100)  # quintile 1: L83001 + L81001
+    p = practice_table(result)
+    q1 = p[p["deprivation_quintile"] == 1]  # L83001 + L81001
+    expected = int(q1["capitation_pence__global_sum"].sum()) / (9120 + 11020) / 100
+    assert cell.value == pytest.approx(expected)
     assert cell.number_format.startswith("£#,##0.00")

@@ -20,6 +20,7 @@ from pathlib import Path
 from .config import RunContext, data_dir, default_source
 from .errors import PipelineError
 from .periods import Period
+from .variants import DEFAULT_VARIANT, variant_names
 
 
 def _period(text: str | None) -> Period:
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run every stage once, without Airflow")
     run.add_argument("--period")
     run.add_argument("--source", help="folder or URI of the extracts (default: GP_ALLOC_SOURCE)")
-    run.add_argument("--variant", default="global_sum")
+    run.add_argument("--variant", default=DEFAULT_VARIANT, choices=variant_names())
     run.add_argument("--parameter-set", default="carr_hill_2004")
     run.add_argument("--price", help="price per weighted patient in pounds, e.g. 123.34")
     run.add_argument("--run-id")
@@ -140,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     stg.add_argument("--run-id", required=True, help="the run to continue (same id = same run folder)")
     stg.add_argument("--period", required=True)
     stg.add_argument("--source", help="folder or URI of the extracts (default: GP_ALLOC_SOURCE)")
-    stg.add_argument("--variant", default="global_sum")
+    stg.add_argument("--variant", default=DEFAULT_VARIANT, choices=variant_names())
     stg.add_argument("--parameter-set", default="carr_hill_2004")
     stg.add_argument("--price", help="price per weighted patient in pounds, e.g. 123.34")
     stg.set_defaults(func=cmd_stage)

@@ -47,3 +47,16 @@ class ValidationFailed(PipelineError):
 
 class PublishError(PipelineError):
     """Outputs could not be written or moved into place; the previous outputs are untouched."""
+
+
+class ReconciliationFailed(PipelineError):
+    """A reconciliation gate failed (a total does not add up); nothing may be staged or published.
+
+    ``check`` names the check; ``expected`` and ``actual`` are its two figures.
+    """
+
+    def __init__(self, message: str, *, check: str, expected: object, actual: object) -> None:
+        self.check = check
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import RunContext
-from .errors import PipelineError, ValidationFailed
+from .errors import ValidationFailed
 from .extracts import EXTRACTS
 from .periods import Period
 from .pull import PulledFile, pull_all, read_pull_records
@@ -121,51 +121,39 @@ def stage_load(ctx: RunContext) -> dict:
 
 
 def stage_compute(ctx: RunContext) -> dict:
-    """Compute every variant from the warehouse's core tables and store the practice marts."""
+    """Compute every variant's ledger from the warehouse's core tables; stop on any failed reconciliation
+    gate (engine checks, then the marts read back against the engine) before anything is staged."""
+    from .checks import enforce, marts_check
     from .engine import compute_allocations
-    from .results import save_result
+    from .ledger import save_allocation
     from .warehouse import make_engine, read_compute_inputs, write_allocation_marts
 
     engine = make_engine(ctx.warehouse_url)
     inputs = read_compute_inputs(engine, ctx.period)
     price = Decimal(ctx.price_per_weighted_patient) if ctx.price_per_weighted_patient else None
-    result = compute_allocations(
+    allocation = compute_allocations(
         inputs,
         period=Period.parse(ctx.period),
         parameter_set=ctx.parameter_set,
         selected_variant=ctx.variant,
         price_per_weighted_patient=price,
     )
-    levels = write_allocation_marts(
-        engine,
-        period=ctx.period,
-        run_id=ctx.run_id,
-        practices=result.practices,
-        variants=result.variants,
-        parameter_set=result.parameter_set,
+    enforce(allocation.checks)
+    levels, practices = write_allocation_marts(
+        engine, period=ctx.period, run_id=ctx.run_id, allocation=allocation
     )
-    _check_marts_against_engine(result, levels)
-    save_result(result, ctx.compute_dir / _RESULT_DIR)
-    england = levels[levels["level"] == "england"].set_index("variant")["total_pence"].to_dict()
-    for variant, total in sorted(england.items()):
+    marts = marts_check(allocation, levels, practices)
+    enforce(marts)
+    allocation.checks = pd.concat([allocation.checks, marts], ignore_index=True)
+    save_allocation(allocation, ctx.compute_dir / _RESULT_DIR)
+    england = {v: allocation.totals.amount("england", "E92000001", v, "total") for v in allocation.variants}
+    for variant, total in england.items():
         log.info("England total %s: %s pence", variant, total)
     return {
-        "practices": len(result.practices),
-        "variants": result.variants,
-        "england_total_pence": {k: int(v) for k, v in england.items()},
+        "practices": len(allocation.practices),
+        "variants": allocation.variants,
+        "england_total_pence": england,
     }
-
-
-def _check_marts_against_engine(result, levels: pd.DataFrame) -> None:
-    """The SQL marts and the engine must agree to the penny on every sub-ICB and on England."""
-    practices = result.practices
-    for variant in result.variants:
-        engine_sub = practices.groupby("sub_icb_code")[f"total_pence__{variant}"].sum()
-        mart_sub = levels[(levels["variant"] == variant) & (levels["level"] == "sub_icb")].set_index(
-            "org_code"
-        )["total_pence"]
-        if not engine_sub.sort_index().astype("int64").equals(mart_sub.sort_index().astype("int64")):
-            raise PipelineError(f"sub-ICB totals in the warehouse differ from the engine's for {variant}")
 
 
 @functools.lru_cache(maxsize=4)
@@ -173,9 +161,9 @@ def _cached(kind: str, path: Path, mtime_ns: int):
     """Hand-off files read once per process (many mapped publish tasks can share a process);
     keyed on the file's modification time so a rewritten file is read again."""
     if kind == "result":
-        from .results import load_result
+        from .ledger import load_allocation
 
-        return load_result(path.parent)
+        return load_allocation(path.parent)
     from .validation import ValidationReport
 
     return ValidationReport.from_json(path.read_text())
@@ -215,7 +203,7 @@ def run_info(ctx: RunContext):
 
 
 def _load_result(ctx: RunContext):
-    path = ctx.compute_dir / _RESULT_DIR / "result.json"
+    path = ctx.compute_dir / _RESULT_DIR / "allocation.json"
     return _cached("result", path, path.stat().st_mtime_ns)
 
 
@@ -243,20 +231,22 @@ def stage_publish_prepare(ctx: RunContext) -> list[str]:
     """
     import shutil
 
+    from .checks import enforce, engine_checks
+    from .files import atomic_write
     from .publish import check_component, latest_run, stage_dir
 
     result = _load_result(ctx)
-    codes = sorted(str(c) for c in result.practices["sub_icb_code"].unique())
+    enforce(engine_checks(result))  # the hand-off files are checked again before anything is staged
+    codes = result.sub_icb_codes
     for code in codes:
         check_component(code, "sub-ICB code")
     staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
     shutil.rmtree(staging)  # leftovers of an earlier failed attempt must not leak into this run
     staging.mkdir(parents=True)
     latest = latest_run(Path(ctx.output_root), ctx.period)
-    base = ctx.run_dir / _PUBLISH_BASE
-    tmp = base.with_name(base.name + ".tmp")
-    tmp.write_text(json.dumps({"latest_run_id": latest.name if latest else None}))
-    tmp.replace(base)
+    atomic_write(
+        ctx.run_dir / _PUBLISH_BASE, json.dumps({"latest_run_id": latest.name if latest else None}).encode()
+    )
     return codes
 
 

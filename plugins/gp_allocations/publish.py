@@ -9,8 +9,8 @@ Layout under the output root::
 
 The staging folder is on the same filesystem as the published one, so moving a finished run into place
 is one ``os.rename`` of the folder: a reader sees the whole run or nothing. The pieces (``stage_dir``,
-``stage_sub_icb_workbook``, ``stage_national_workbook``, ``build_manifest``, ``finalise``) let a DAG map
-one task per sub-ICB; ``publish`` does everything in one call.
+``stage_sub_icb_workbook``, ``stage_national_workbook``, ``build_manifest``, ``finalise_run``) let a DAG
+map one task per sub-ICB; ``pipeline.stage_publish`` runs them in a row (the CLI's one publish path).
 
 The manifest is deterministic: sorted keys, no clock reads (times appear only if they came in with the
 run metadata, e.g. the fetch time of an input file).
@@ -44,9 +44,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import views
 from .config import safe_name
 from .errors import PublishError
-from .results import AllocationResult
+from .files import TMP_PREFIX, atomic_write, inside
+from .ledger import Allocation
+from .variants import REGISTRY
 from .workbooks import RunInfo, write_national_workbook, write_sub_icb_workbook
 
 STAGING = ".staging"
@@ -60,20 +63,6 @@ LOCK_TIMEOUT_SECONDS = 900.0
 ANY_LATEST = object()  # finalise_run(expected_latest=ANY_LATEST): do not check that latest stayed put
 
 
-@dataclass
-class PublishedRun:
-    """A finished run: where it is and what its manifest says."""
-
-    directory: Path
-    manifest_path: Path
-    manifest: dict
-    status: str = "published"  # or "unchanged": directory is then the earlier run with the same content
-
-    @property
-    def files(self) -> list[dict]:
-        return self.manifest["files"]
-
-
 def check_component(text: str, what: str) -> str:
     """Return ``text`` if it is safe as one path component, else raise PublishError (e.g. '../x')."""
     if not isinstance(text, str) or not text or text in {".", ".."} or safe_name(text) != text:
@@ -85,8 +74,8 @@ def check_component(text: str, what: str) -> str:
 
 def _inside(folder: Path, path: Path) -> Path:
     """Resolve ``path`` and insist it stays inside ``folder`` (defence in depth after check_component)."""
-    resolved = path.resolve()
-    if not resolved.is_relative_to(folder.resolve()):
+    resolved = inside(folder, path)
+    if resolved is None:
         raise PublishError(f"{path} would be written outside {folder}")
     return resolved
 
@@ -164,7 +153,7 @@ def _reason(exc: OSError) -> str:
 
 
 def stage_sub_icb_workbook(
-    result: AllocationResult, run: RunInfo, staging: Path, sub_icb_code: str, *, period_slug: str
+    result: Allocation, run: RunInfo, staging: Path, sub_icb_code: str, *, period_slug: str
 ) -> dict:
     """Write one sub-ICB workbook into the staging folder; return its manifest entry."""
     check_component(sub_icb_code, "sub-ICB code")
@@ -191,9 +180,7 @@ def _write_staged(path: Path, write: Callable[[], None]) -> None:
         ) from exc
 
 
-def stage_national_workbook(
-    result: AllocationResult, run: RunInfo, staging: Path, *, period_slug: str
-) -> dict:
+def stage_national_workbook(result: Allocation, run: RunInfo, staging: Path, *, period_slug: str) -> dict:
     """Write the national workbook into the staging folder; return its manifest entry."""
     path = _inside(Path(staging), Path(staging) / national_file_name(period_slug))
     _write_staged(path, lambda: write_national_workbook(result, path, run=run))
@@ -227,40 +214,47 @@ def _records(df: pd.DataFrame | None) -> list[dict]:
     return [{str(k): _jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
 
 
-def sub_icb_totals(result: AllocationResult) -> dict[str, dict]:
-    """Totals per sub-ICB per variant in pennies (exact integer sums of practices)."""
-    p = result.practices
-    out: dict[str, dict] = {}
-    for code, part in p.groupby("sub_icb_code", sort=True):
-        entry: dict[str, Any] = {
-            "name": str(part["sub_icb_name"].iloc[0]),
-            "practices": len(part),
-            "registered_patients": int(part["registered_patients"].sum()),
-            "qof_pence": int(part["qof_pence"].sum()),
-            "variants": {},
-        }
-        for v in result.variants:
-            entry["variants"][v] = {
-                "capitation_pence": int(part[f"capitation_pence__{v}"].sum()),
-                "total_pence": int(part[f"total_pence__{v}"].sum()),
-            }
-        out[str(code)] = entry
-    return out
-
-
-def results_sha256(result: AllocationResult) -> str:
-    """SHA-256 of every practice's figures (columns and rows sorted): equal digests, equal numbers.
+def results_sha256(result: Allocation) -> str:
+    """SHA-256 of the ledger, the per-practice facts and the weighted lists (columns and rows sorted):
+    equal digests, equal numbers.
 
     The workbooks embed the run id, so their bytes differ between runs; this digest is what says the
     numbers they carry are the same.
     """
-    p = result.practices
-    frame = p[sorted(p.columns)].sort_values("practice_code", kind="stable").reset_index(drop=True)
-    return hashlib.sha256(frame.to_csv(index=False, lineterminator="\n").encode("utf-8")).hexdigest()
+    digest = hashlib.sha256()
+    for frame, keys in (
+        (result.ledger, ["practice_code", "variant", "line"]),
+        (result.practices, ["practice_code"]),
+        (result.weights, ["practice_code", "variant"]),
+    ):
+        ordered = frame[sorted(frame.columns)].sort_values(keys, kind="stable").reset_index(drop=True)
+        digest.update(ordered.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _variant_entries(result: Allocation) -> list[dict[str, Any]]:
+    """Each computed variant as the registry declares it, with its envelope lines."""
+    out = []
+    for name in result.variants:
+        decl = REGISTRY.get(name)
+        env = result.envelopes[result.envelopes["variant"] == name]
+        out.append(
+            {
+                "name": name,
+                "label": decl.label,
+                "envelope_neutral": decl.envelope_neutral,
+                "parameters": list(decl.parameters),
+                "description": decl.description,
+                "envelope_lines_pence": {
+                    str(k): int(v) for k, v in zip(env["line"], env["pence"], strict=True)
+                },
+            }
+        )
+    return out
 
 
 def build_manifest(
-    result: AllocationResult, run: RunInfo, files: list[dict], *, period_slug: str, run_id: str
+    result: Allocation, run: RunInfo, files: list[dict], *, period_slug: str, run_id: str
 ) -> dict:
     """The run's manifest: files, parameters, variants, envelopes, totals, inputs. No wall-clock time."""
     inputs = sorted(
@@ -277,11 +271,12 @@ def build_manifest(
         "parameters": _records(result.parameters),
         "components": _records(result.components),
         "variants": list(result.variants),
+        "variant_declarations": _variant_entries(result),
         "selected_variant": result.selected_variant,
         "envelopes_pence": {k: int(v) for k, v in result.envelopes_pence.items()},
         "results_sha256": results_sha256(result),
-        "totals": {"sub_icb": sub_icb_totals(result)},
-        "reconciliation": _records(result.reconciliation),
+        "totals": {"sub_icb": views.sub_icb_totals(result)},
+        "reconciliation": _records(result.checks),
         "validation": {
             "status": run.validation_status,
             "warnings": len(run.warnings) if run.warnings is not None else 0,
@@ -296,19 +291,6 @@ def build_manifest(
 def manifest_bytes(manifest: dict) -> bytes:
     """Canonical bytes of a manifest: sorted keys, two-space indent, UTF-8, final newline."""
     return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a half-written temp file must not stay behind (e.g. disk full)
-        raise
 
 
 def _fsync_dir(path: Path) -> None:
@@ -335,7 +317,7 @@ def _check_staged_files(staging: Path, manifest: dict) -> None:
 
 def _point_latest(period_dir: Path, run_name: str) -> None:
     """Point ``latest`` and ``LATEST`` at the run; each is replaced atomically, never removed first."""
-    _write_atomic(period_dir / LATEST_FILE, (run_name + "\n").encode("utf-8"))
+    atomic_write(period_dir / LATEST_FILE, (run_name + "\n").encode("utf-8"))
     tmp = period_dir / f".{LATEST_LINK}.{run_name}.tmp"
     try:
         if tmp.is_symlink() or tmp.exists():
@@ -546,7 +528,7 @@ def finalise_run(
                 "(rerun the period to publish on top of the newer run)"
             )
         manifest = {**manifest, "changes": manifest_changes(previous, manifest, latest_name)}
-        for leftover in staging.glob(".tmp-*"):
+        for leftover in staging.glob(f"{TMP_PREFIX}*"):
             leftover.unlink()  # temp files of an interrupted writer must not be published
         _move_into_place(staging, final, period_dir, run_name, manifest, period_slug, run_id, latest_name)
         return FinaliseOutcome("published", final, manifest, latest_name)
@@ -585,7 +567,7 @@ def _move_into_place(
 ) -> None:
     untouched = f"the previous published outputs (latest -> {latest_name or 'none'}) are untouched"
     try:
-        _write_atomic(staging / MANIFEST, manifest_bytes(manifest))
+        atomic_write(staging / MANIFEST, manifest_bytes(manifest))
         _fsync_dir(staging)
         period_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -613,13 +595,6 @@ def _move_into_place(
         ) from exc
 
 
-def finalise(staging: Path, output_root: Path, period_slug: str, run_id: str, manifest: dict) -> Path:
-    """Write the manifest, move the staged run to ``<root>/<period>/<run id>/`` in one rename, then
-    point ``latest`` at it. Safe to retry: a run already in place with the same manifest is accepted.
-    Always publishes a new version (see ``finalise_run`` for 'unchanged' detection)."""
-    return finalise_run(staging, output_root, period_slug, run_id, manifest, skip_unchanged=False).directory
-
-
 def latest_run(output_root: Path, period_slug: str) -> Path | None:
     """The folder ``latest`` points at (symlink first, else the LATEST file), or None."""
     period_dir = Path(output_root) / check_component(period_slug, "period")
@@ -630,51 +605,3 @@ def latest_run(output_root: Path, period_slug: str) -> Path | None:
     if text.is_file():
         return period_dir / check_component(text.read_text(encoding="utf-8").strip(), "run id")
     return None
-
-
-def publish(
-    result: AllocationResult,
-    run: RunInfo,
-    output_root: Path,
-    *,
-    period_slug: str,
-    run_id: str,
-    sub_icb_codes: list[str] | None = None,
-    skip_unchanged: bool = False,
-) -> PublishedRun:
-    """Write every sub-ICB workbook and the national workbook, then the manifest, and move them into
-    place atomically. On any failure nothing new is visible to readers and PublishError is raised.
-    With ``skip_unchanged``, content equal to ``latest``'s publishes nothing (status 'unchanged')."""
-    root = Path(output_root)
-    check_component(period_slug, "period")
-    codes = (
-        sorted(sub_icb_codes)
-        if sub_icb_codes is not None
-        else sorted(str(c) for c in result.practices["sub_icb_code"].unique())
-    )
-    for code in codes:
-        check_component(code, "sub-ICB code")
-    staging = stage_dir(root, period_slug, run_id)  # creates the root; clear PublishError if it cannot
-    shutil.rmtree(staging)  # leftovers of an earlier failed attempt must not leak into this run
-    staging.mkdir(parents=True)
-    try:
-        files = [stage_sub_icb_workbook(result, run, staging, c, period_slug=period_slug) for c in codes]
-        files.append(stage_national_workbook(result, run, staging, period_slug=period_slug))
-        manifest = build_manifest(result, run, files, period_slug=period_slug, run_id=run_id)
-        outcome = finalise_run(staging, root, period_slug, run_id, manifest, skip_unchanged=skip_unchanged)
-    except PublishError:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    except Exception as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        cause = _os_error(exc)
-        raise PublishError(
-            f"publishing {period_slug} run {run_id} failed; previous outputs untouched: "
-            f"{_reason(cause) if cause is not None and cause.errno else exc}"
-        ) from exc
-    return PublishedRun(
-        directory=outcome.directory,
-        manifest_path=outcome.directory / MANIFEST,
-        manifest=outcome.manifest,
-        status=outcome.status,
-    )

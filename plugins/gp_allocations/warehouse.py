@@ -17,9 +17,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from . import views
 from .config import sql_dir
 from .errors import PipelineError
 from .extracts import EXTRACTS
+from .ledger import LEVELS, Allocation
 
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
 
@@ -245,49 +247,78 @@ def read_compute_inputs(engine: Engine, period: str) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def write_allocation_marts(
-    engine: Engine,
-    *,
-    period: str,
-    run_id: str,
-    practices: pd.DataFrame,
-    variants: list[str],
-    parameter_set: str,
-) -> pd.DataFrame:
-    """Store per-practice allocations for every variant and build the level marts by SQL.
-
-    Returns the level marts for the run so the caller can check them against the engine's totals.
-    """
-    long = []
-    for variant in variants:
-        long.append(
+def _practice_rows(allocation: Allocation, period: str, run_id: str) -> pd.DataFrame:
+    """mart_practice_allocation: one row per practice and variant (payable capitation, QOF, total)."""
+    table = views.practice_table(allocation)
+    return pd.concat(
+        [
             pd.DataFrame(
                 {
                     "period": period,
                     "run_id": run_id,
-                    "parameter_set": parameter_set,
-                    "variant": variant,
-                    "practice_code": practices["practice_code"],
-                    "sub_icb_code": practices["sub_icb_code"],
-                    "registered_patients": practices["registered_patients"].astype("int64"),
-                    "weighted_list": practices[f"weighted_list__{variant}"].astype("float64"),
-                    "capitation_pence": practices[f"capitation_pence__{variant}"].astype("int64"),
-                    "qof_pence": practices["qof_pence"].astype("int64"),
-                    "total_pence": practices[f"total_pence__{variant}"].astype("int64"),
+                    "parameter_set": allocation.parameter_set,
+                    "variant": v,
+                    "practice_code": table["practice_code"],
+                    "sub_icb_code": table["sub_icb_code"],
+                    "registered_patients": table["registered_patients"].astype("int64"),
+                    "weighted_list": table[f"weighted_list__{v}"].astype("float64"),
+                    "capitation_pence": table[f"capitation_pence__{v}"].astype("int64"),
+                    "qof_pence": table["qof_pence"].astype("int64"),
+                    "total_pence": table[f"total_pence__{v}"].astype("int64"),
                 }
             )
-        )
+            for v in allocation.variants
+        ],
+        ignore_index=True,
+    )
+
+
+def _level_rows(allocation: Allocation, period: str, run_id: str) -> pd.DataFrame:
+    """mart_level_allocation: the aggregates of each level (computed once, by ``aggregates``)."""
+    frames = []
+    for level in LEVELS:
+        table = views.summary_table(allocation, level)
+        for v in allocation.variants:
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "period": period,
+                        "run_id": run_id,
+                        "variant": v,
+                        "level": level,
+                        "org_code": table["code"].astype(str),
+                        "practices": table["practices"].astype("int64"),
+                        "registered_patients": table["registered_patients"].astype("int64"),
+                        "capitation_pence": table[f"capitation_pence__{v}"].astype("int64"),
+                        "qof_pence": table["qof_pence"].astype("int64"),
+                        "total_pence": table[f"total_pence__{v}"].astype("int64"),
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_allocation_marts(
+    engine: Engine, *, period: str, run_id: str, allocation: Allocation
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Store the run's ledger and its practice and level views, in one transaction; return what the
+    warehouse then holds (levels, practice rows), read back, for the marts-equal-the-engine gate."""
+    ledger = allocation.ledger.assign(period=period, run_id=run_id)
+    ledger = ledger[["period", "run_id", "variant", "practice_code", "line", "pence"]]
     params = {"period": period, "run_id": run_id}
     with engine.begin() as conn:
-        run_query(conn, "delete_practice_allocation", params)
-        bulk_insert(conn, "mart_practice_allocation", pd.concat(long, ignore_index=True))
-        run_file(conn, sql_file("marts/010_level_allocation.sql", conn.dialect.name), params)
-        (check,) = statements(sql_file("marts/020_level_reconciliation.sql", conn.dialect.name))
-        failures = conn.execute(sa.text(check), params).fetchall()
-        if failures:
-            raise PipelineError(f"level totals do not reconcile to England: {failures}")
-        (read,) = statements(query_file("read_level_allocation", conn.dialect.name))
-        return pd.read_sql_query(sa.text(read), conn, params=params)
+        for name in ("delete_allocation_ledger", "delete_practice_allocation", "delete_level_allocation"):
+            run_query(conn, name, params)
+        bulk_insert(conn, "mart_allocation_ledger", ledger)
+        bulk_insert(conn, "mart_practice_allocation", _practice_rows(allocation, period, run_id))
+        bulk_insert(conn, "mart_level_allocation", _level_rows(allocation, period, run_id))
+    with engine.connect() as conn:
+        (levels,) = statements(query_file("read_level_allocation", conn.dialect.name))
+        (practices,) = statements(query_file("read_practice_allocation", conn.dialect.name))
+        return (
+            pd.read_sql_query(sa.text(levels), conn, params=params),
+            pd.read_sql_query(sa.text(practices), conn, params=params),
+        )
 
 
 def record_quarantine(engine: Engine, *, period: str, run_id: str, quarantine: pd.DataFrame) -> int:

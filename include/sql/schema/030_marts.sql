@@ -16,6 +16,19 @@ CREATE TABLE IF NOT EXISTS mart_practice_allocation (
     PRIMARY KEY (period, run_id, variant, practice_code)
 );
 
+-- The engine's ledger: one row per practice x variant x line (capitation, out_of_hours_deduction,
+-- mpig_recycled, qof ...), exact pennies. mart_practice_allocation and mart_level_allocation are views of
+-- it written by the engine (aggregates computed once, in Python), checked against it after writing.
+CREATE TABLE IF NOT EXISTS mart_allocation_ledger (
+    period TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    practice_code TEXT NOT NULL,
+    line TEXT NOT NULL,
+    pence BIGINT NOT NULL,
+    PRIMARY KEY (period, run_id, variant, practice_code, line)
+);
+
 CREATE TABLE IF NOT EXISTS mart_level_allocation (
     period TEXT NOT NULL,
     run_id TEXT NOT NULL,

@@ -1,15 +1,16 @@
-"""Allocation engine: Carr-Hill weighted lists, deprivation-weighted variants, QOF, exact pennies.
+"""Allocation engine: Carr-Hill components, the registered variants, the ledger in exact pennies.
 
-Pure pandas, no Airflow. Parameters are data files under include/parameters (see ``parameters``).
+Pure pandas, no Airflow. Parameters are data files under include/parameters (see ``parameters``); the
+steps are in ``steps``, run in order by ``allocate.compute_allocations``.
 """
 
-from .allocate import aggregate, compute_allocations
+from .allocate import compute_allocations
 from .parameters import ParameterError, ParameterSet, list_parameter_sets, load_parameter_set
 from .reconcile import (
     ImpliedPriceReport,
     implied_price_report,
     latest_practice_imd,
-    paid_reconciliation,
+    paid_not_in_run,
     payments_equity,
 )
 from .weighted_list import BAND_MAP
@@ -19,12 +20,11 @@ __all__ = [
     "ImpliedPriceReport",
     "ParameterError",
     "ParameterSet",
-    "aggregate",
     "compute_allocations",
     "implied_price_report",
     "latest_practice_imd",
     "list_parameter_sets",
     "load_parameter_set",
-    "paid_reconciliation",
+    "paid_not_in_run",
     "payments_equity",
 ]

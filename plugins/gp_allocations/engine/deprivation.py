@@ -1,10 +1,14 @@
-"""Practice deprivation from patients registered by LSOA (domain.md B2), quintiles and the deprivation index.
+"""Practice deprivation from patients registered by LSOA, quintiles and the deprivation index.
 
 A practice's IMD score and health deprivation score are the means of its LSOAs' scores weighted by its
-registered patients in each LSOA. LSOAs not in the deprivation file are never silently dropped: they are
-counted (rows and patients) by class - English codes missing from the file, Welsh codes (W...), and
-unknown codes (NO2011, CLOSED, ...). Their patients stay on the practice's list; the score uses the LSOAs
-that have one.
+registered patients in each LSOA. Its deprivation multiplier follows the Health Foundation method cited
+in the parameter files ("Level or not?", 2020; HFAnalyticsLab/gp_dashboard): each LSOA's need is
+multiplied by ``elasticity ^ health score``, so the practice's multiplier is the patient-weighted mean
+over its LSOAs of ``elasticity ^ health score`` (not the elasticity raised to the mean score).
+
+LSOAs not in the deprivation file are never silently dropped: they are counted (rows and patients) by
+class - English codes missing from the file, Welsh codes (W...), and unknown codes (NO2011, CLOSED, ...).
+Their patients stay on the practice's list; the score uses the LSOAs that have one.
 """
 
 from __future__ import annotations
@@ -26,11 +30,15 @@ def _classify(codes: pd.Index, scored: np.ndarray) -> np.ndarray:
 
 
 def practice_scores(
-    capitation_lsoa: pd.DataFrame, deprivation_lsoa: pd.DataFrame, practices: pd.Index
+    capitation_lsoa: pd.DataFrame,
+    deprivation_lsoa: pd.DataFrame,
+    practices: pd.Index,
+    elasticity: float = 1.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Patient-weighted IMD and health scores per practice, plus an LSOA coverage table.
 
-    Returns (scores indexed by practice_code with imd_score, health_deprivation_score, lsoa_patients,
+    Returns (scores indexed by practice_code with imd_score, health_deprivation_score,
+    health_multiplier (patient-weighted mean of ``elasticity ^ health score``), lsoa_patients,
     scored_patients; coverage with lsoa_class, rows, patients, practices, lsoa_codes; notes).
     """
     dep = deprivation_lsoa.drop_duplicates("lsoa_code").set_index("lsoa_code")
@@ -51,14 +59,15 @@ def practice_scores(
     p_all = np.bincount(pos, weights=pat, minlength=n)
     p_sc = np.bincount(pos[scored], weights=pat[scored], minlength=n)
     p_imd = np.bincount(pos[scored], weights=pat[scored] * imd_u[codes[scored]], minlength=n)
-    p_health = np.bincount(
-        pos[scored], weights=pat[scored] * np.nan_to_num(health_u[codes[scored]]), minlength=n
-    )
+    health_rows = np.nan_to_num(health_u[codes[scored]])
+    p_health = np.bincount(pos[scored], weights=pat[scored] * health_rows, minlength=n)
+    p_mult = np.bincount(pos[scored], weights=pat[scored] * np.power(elasticity, health_rows), minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = pd.DataFrame(
             {
                 "imd_score": np.where(p_sc > 0, p_imd / p_sc, np.nan),
                 "health_deprivation_score": np.where(p_sc > 0, p_health / p_sc, np.nan),
+                "health_multiplier": np.where(p_sc > 0, p_mult / p_sc, np.nan),
                 "lsoa_patients": p_all.astype("int64"),
                 "scored_patients": p_sc.astype("int64"),
             },
@@ -125,15 +134,14 @@ def quintiles(score: pd.Series, registered: pd.Series) -> pd.Series:
 
 
 def deprivation_index(
-    health_score: pd.Series | None, registered: pd.Series, elasticity: float, reason_if_absent: str
+    health_multiplier: pd.Series | None, registered: pd.Series, elasticity: float, reason_if_absent: str
 ) -> Component:
-    """elasticity ^ practice health score, relative to the national patient-weighted mean.
-
-    Practices without a score keep 1.0.
+    """The practice's health multiplier (mean of elasticity ^ LSOA health score, see the module
+    docstring), relative to the national patient-weighted mean. Practices without a score keep 1.0.
     """
-    if health_score is None or health_score.notna().sum() == 0:
+    if health_multiplier is None or health_multiplier.notna().sum() == 0:
         return neutral("deprivation", registered.index, reason_if_absent)
-    raw = np.power(elasticity, health_score.astype(float))
+    raw = health_multiplier.astype(float)
     known = raw.notna()
     n = registered.astype(float)
     national = float((raw[known] * n[known]).sum() / n[known].sum())
@@ -142,5 +150,6 @@ def deprivation_index(
         "deprivation",
         index,
         "applied",
-        f"{elasticity} ^ IoD health deprivation score (patient-weighted over LSOAs), relative to England",
+        f"patient-weighted mean over LSOAs of {elasticity} ^ IoD health deprivation score, "
+        "relative to England",
     )

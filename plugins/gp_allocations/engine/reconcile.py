@@ -1,5 +1,6 @@
-"""Checks of published payments against the formula: weighted = registered nationally, and the implied
-price per weighted patient (Global Sum / weighted patients) across GMS practices (domain.md A4)."""
+"""Analyses of the published payments (contracts extract): the implied price per weighted patient
+(Global Sum / weighted patients) across GMS practices, national weighted = registered, payments by
+practice deprivation quintile, and what was paid to practices outside the run."""
 
 from __future__ import annotations
 
@@ -97,92 +98,24 @@ def implied_price_report(
     return ImpliedPriceReport(summary=summary, outliers=outliers)
 
 
-#: published money and list columns carried per practice into the paid reconciliation
-_PAID = (
-    "paid_registered_patients",
-    "paid_weighted_patients",
-    "paid_global_sum_pence",
-    "paid_mpig_pence",
-    "paid_qof_pence",
-)
-
-
-def paid_reconciliation(practices: pd.DataFrame, contracts: pd.DataFrame | None = None) -> pd.DataFrame:
-    """What was paid (contracts extract) beside the run's own recomputation, per sub-ICB and England.
-
-    ``practices`` is ``AllocationResult.practices`` with the paid_* columns (a run with contracts). One
-    row per sub-ICB location of the run, then an ``england`` row. Money columns are exact integer pennies;
-    differences are recomputed minus paid: capitation against Global Sum, capitation against Global Sum
-    plus MPIG, and QOF. When ``contracts`` is given, an extra row ``not_in_run`` totals the paid practices
-    the run has no registered list for (closed, merged or missing from the age-sex extract), so England's
-    published total is accounted for in full rather than silently dropped.
-    """
-    cols = ["registered_patients", "weighted_list__global_sum", "capitation_pence__global_sum", "qof_pence"]
-    df = practices.assign(
-        practices_paid=(practices["paid_registered_patients"] > 0).astype("int64"),
+def paid_not_in_run(contracts: pd.DataFrame, practices: pd.Index) -> pd.DataFrame:
+    """One row: what the contracts extract paid practices this run has no registered list for (closed,
+    merged or missing from the age-sex extract), so England's published total is accounted for in full
+    in the paid reconciliation rather than silently dropped."""
+    extra = contracts[~contracts["practice_code"].isin(practices)]
+    return pd.DataFrame(
+        [
+            {
+                "practices": len(extra),
+                "practices_paid": int((pd.to_numeric(extra["registered_patients"]) > 0).sum()),
+                "paid_registered_patients": float(pd.to_numeric(extra["registered_patients"]).sum()),
+                "paid_weighted_patients": float(pd.to_numeric(extra["weighted_patients"]).sum()),
+                "paid_global_sum_pence": int(pd.to_numeric(extra["global_sum_pence"]).sum()),
+                "paid_mpig_pence": int(pd.to_numeric(extra["mpig_pence"]).sum()),
+                "paid_qof_pence": int(pd.to_numeric(extra["qof_pence"]).sum()),
+            }
+        ]
     )
-    sums = [*_PAID, *cols, "practices_paid"]
-    g = df.groupby("sub_icb_code", sort=True)
-    out = g[sums].sum()
-    out.insert(0, "practices", g.size().astype("int64"))
-    out.insert(0, "name", g["sub_icb_name"].first())
-    out = out.rename_axis("code").reset_index()
-    out.insert(0, "level", "sub_icb")
-    england = {"level": "england", "code": "E92000001", "name": "England", "practices": len(df)}
-    england.update({c: df[c].sum() for c in sums})
-    rows = [out, pd.DataFrame([england])]
-    if contracts is not None:
-        extra = contracts[~contracts["practice_code"].isin(practices["practice_code"])]
-        rows.append(
-            pd.DataFrame(
-                [
-                    {
-                        "level": "not_in_run",
-                        "code": "",
-                        "name": "Paid practices without a registered list in this run",
-                        "practices": len(extra),
-                        "paid_registered_patients": float(extra["registered_patients"].sum()),
-                        "paid_weighted_patients": float(extra["weighted_patients"].sum()),
-                        "paid_global_sum_pence": int(extra["global_sum_pence"].sum()),
-                        "paid_mpig_pence": int(extra["mpig_pence"].sum()),
-                        "paid_qof_pence": int(extra["qof_pence"].sum()),
-                        "registered_patients": 0,
-                        "weighted_list__global_sum": 0.0,
-                        "capitation_pence__global_sum": 0,
-                        "qof_pence": 0,
-                        "practices_paid": int((extra["registered_patients"] > 0).sum()),
-                    }
-                ]
-            )
-        )
-    out = pd.concat(rows, ignore_index=True)
-    for c in (
-        "paid_global_sum_pence",
-        "paid_mpig_pence",
-        "paid_qof_pence",
-        "capitation_pence__global_sum",
-        "qof_pence",
-        "registered_patients",
-        "practices_paid",
-        "practices",
-    ):
-        out[c] = out[c].astype("int64")
-    out = out.rename(
-        columns={
-            "registered_patients": "run_registered_patients",
-            "weighted_list__global_sum": "run_weighted_patients",
-            "capitation_pence__global_sum": "recomputed_capitation_pence",
-            "qof_pence": "recomputed_qof_pence",
-        }
-    )
-    out["difference_capitation_vs_global_sum_pence"] = (
-        out["recomputed_capitation_pence"] - out["paid_global_sum_pence"]
-    ).astype("int64")
-    out["difference_capitation_vs_global_sum_and_mpig_pence"] = (
-        out["recomputed_capitation_pence"] - out["paid_global_sum_pence"] - out["paid_mpig_pence"]
-    ).astype("int64")
-    out["difference_qof_pence"] = (out["recomputed_qof_pence"] - out["paid_qof_pence"]).astype("int64")
-    return out
 
 
 def latest_practice_imd(deprivation_practice: pd.DataFrame) -> pd.DataFrame:

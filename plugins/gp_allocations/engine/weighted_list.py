@@ -265,14 +265,3 @@ def rurality(registered: pd.Series, params: ParameterSet) -> Component:
         "applied",
         "rurality index from the parameter set's table, relative to England",
     )
-
-
-def normalised(registered: pd.Series, indices: list[pd.Series]) -> pd.Series:
-    """registered x product of indices, scaled so the national total equals the national registered list."""
-    raw = registered.astype(float)
-    for idx in indices:
-        raw = raw * idx
-    total = raw.sum()
-    if not total > 0:
-        raise InputError("the weighted list adds up to zero: no registered patients", rule="weighted-list")
-    return raw * (float(registered.sum()) / total)

@@ -1,0 +1,1 @@
+DELETE FROM mart_allocation_ledger WHERE period = :period AND run_id = :run_id;

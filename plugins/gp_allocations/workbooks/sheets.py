@@ -1,0 +1,437 @@
+"""Sheet definitions: a name, the one-line entry for the Cover's contents, when it applies, and a writer.
+
+Writers lay out views of the ledger (``gp_allocations.views``) with declared columns (``columns``); they
+do no arithmetic. A total row's stored values are the aggregates of the book's scope.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import xlsxwriter
+
+from gp_allocations import views
+from gp_allocations.ledger import Allocation
+from gp_allocations.variants import DEFAULT_VARIANT, label
+
+from . import columns as C
+from .prose import WARNING_COLUMNS, RunInfo, notes
+from .xlsx import HEADER_ROW, MISSING, Col, Styles, bar_chart, chart_anchor_row, write_table
+
+
+@dataclass
+class Book:
+    """One workbook being written: its scope (a sub-ICB code, or None for England) and shared views."""
+
+    wb: xlsxwriter.Workbook
+    st: Styles
+    allocation: Allocation
+    run: RunInfo
+    sub_icb: str | None
+    practices: pd.DataFrame = field(init=False)
+    scope_totals: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.practices = views.practice_table(self.allocation, self.sub_icb)
+        grouping, code = ("sub_icb", self.sub_icb) if self.sub_icb else ("england", None)
+        table = views.summary_table(self.allocation, grouping, facts=_ADDITIVE_FACTS)
+        row = table[table["code"] == code] if code else table
+        self.scope_totals = row.iloc[0].to_dict()
+        paid = self.practices.get("difference_from_paid_pence")
+        if paid is not None:
+            self.scope_totals["difference_from_paid_pence"] = (
+                self.scope_totals[f"capitation_pence__{DEFAULT_VARIANT}"]
+                - self.scope_totals["paid_global_sum_pence"]
+            )
+
+    @property
+    def national(self) -> bool:
+        return self.sub_icb is None
+
+    @property
+    def variants(self) -> list[str]:
+        return self.allocation.variants
+
+    @property
+    def has_paid(self) -> bool:
+        return "paid_global_sum_pence" in self.allocation.practices.columns
+
+
+_ADDITIVE_FACTS = (
+    "qof_points",
+    "paid_registered_patients",
+    "paid_weighted_patients",
+    "paid_global_sum_pence",
+    "paid_mpig_pence",
+    "paid_qof_pence",
+)
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str
+    contents: str
+    write: Callable[[Book, "Sheet"], None]
+    applies: Callable[[Book], bool] = lambda _book: True
+
+
+def _others(book: Book) -> list[str]:
+    return [v for v in book.variants if v != DEFAULT_VARIANT]
+
+
+# ---------------------------------------------------------------------------------------------------
+# writers
+
+
+def summary(book: Book, sheet: Sheet) -> None:
+    """Totals by PCN (sub-ICB book) or region (England), with a chart of the change against the global sum."""
+    ws = book.wb.add_worksheet(sheet.name)
+    if book.national:
+        table = views.summary_table(book.allocation, "region")
+        keys = [C.Col("Region code", "code", width=12), C.Col("Region name", "name", width=28)]
+        title, note = "Summary by NHS England region", "Totals by region for each formula variant."
+    else:
+        table = views.summary_table(book.allocation, "sub_icb_pcn", book.sub_icb)
+        keys = [C.Col("PCN code", "code", width=12), C.Col("PCN name", "name", width=28)]
+        name = book.scope_totals["name"]
+        title, note = f"Summary by primary care network: {name}", "Totals by PCN for each formula variant."
+    cols = C.summary_cols(keys, book.variants)
+    w = write_table(
+        book.wb,
+        ws,
+        book.st,
+        title=title,
+        note=note + " Money in pounds; change is against the global sum.",
+        df=table,
+        cols=cols,
+        name="Summary_table",
+        freeze_cols=2,
+        totals=book.scope_totals,
+    )
+    others = _others(book)
+    if not others or not len(table):
+        return
+    if book.national:
+        series = [(w.col_index[C.change_header(v)], f"{label(v)} minus global sum") for v in others]
+        chart = bar_chart(
+            book.wb,
+            title="Change in capitation by region against the global sum",
+            sheet=sheet.name,
+            cat_col=1,
+            val_cols=series,
+            first=w.first_data_row,
+            last=w.last_data_row,
+            y_title="£ change per year",
+        )
+    else:
+        pcols = C.practice_cols(book.variants, national=False, paid=book.has_paid)
+        headers = [c.header for c in pcols]
+        series = [(headers.index(C.change_header(v)), f"{label(v)} minus global sum") for v in others]
+        first = HEADER_ROW + 1
+        chart = bar_chart(
+            book.wb,
+            title="Change in capitation by practice against the global sum",
+            sheet="Practices",
+            cat_col=0,
+            val_cols=series,
+            first=first,
+            last=first + len(book.practices) - 1,
+            y_title="£ change per year",
+        )
+        chart.set_x_axis({"name": "Practice code", "num_font": {"rotation": -45}, "label_position": "low"})
+    ws.insert_chart(chart_anchor_row(ws), 0, chart)
+
+
+def levels(level: str, noun: str) -> Callable[[Book, Sheet], None]:
+    def write(book: Book, sheet: Sheet) -> None:
+        ws = book.wb.add_worksheet(sheet.name)
+        facts = tuple(c.key for c in C.LEVEL_KEYS[level][2:] if isinstance(c.key, str))
+        table = views.summary_table(book.allocation, level, facts=facts)
+        write_table(
+            book.wb,
+            ws,
+            book.st,
+            title=f"{sheet.name}: allocations by {noun}",
+            note="Exact sums of the practices in each organisation. Money in pounds.",
+            df=table,
+            cols=C.summary_cols(C.LEVEL_KEYS[level], book.variants),
+            name=f"{sheet.name.replace('-', '_')}_table",
+            freeze_cols=1,
+            totals=book.scope_totals,
+        )
+
+    return write
+
+
+def contract_types(book: Book, sheet: Sheet) -> None:
+    ws = book.wb.add_worksheet(sheet.name)
+    grouping = "contract_type" if book.national else "sub_icb_contract_type"
+    table = views.summary_table(book.allocation, grouping, book.sub_icb)
+    write_table(
+        book.wb,
+        ws,
+        book.st,
+        title="Totals by contract type",
+        note="Money in pounds; change is against the global sum.",
+        df=table,
+        cols=C.summary_cols([C.Col("Contract type", "code", width=12)], book.variants),
+        name="Contract_types_table",
+        freeze_cols=1,
+        totals=book.scope_totals,
+    )
+
+
+def quintiles(book: Book, sheet: Sheet) -> None:
+    ws = book.wb.add_worksheet(sheet.name)
+    table = views.quintile_table(book.allocation, book.sub_icb)
+    cols = C.quintile_cols(book.variants, paid=book.national and book.has_paid)
+    scope = "England" if book.national else book.scope_totals["name"]
+    totals = {**book.scope_totals}
+    w = write_table(
+        book.wb,
+        ws,
+        book.st,
+        title=f"Capitation per patient by deprivation quintile: {scope}",
+        note="How each variant moves capitation between the most and least deprived fifths of patients "
+        f"(quintiles of registered population, 1 = most deprived). {MISSING} = no practice in that quintile.",
+        df=table,
+        cols=cols,
+        name="Equity_table" if book.national else "Deprivation_table",
+        freeze_cols=1,
+        totals=totals,
+    )
+    per_reg = [
+        (w.col_index[c.header], label(str(c.key).split("__")[1]))
+        for c in cols
+        if str(c.key).startswith("gbp_per_registered__")
+    ]
+    chart = bar_chart(
+        book.wb,
+        title="Capitation per registered patient by deprivation quintile",
+        sheet=sheet.name,
+        cat_col=0,
+        val_cols=per_reg,
+        first=w.first_data_row,
+        last=w.first_data_row + 4,
+        y_title="£ per registered patient",
+        from_zero=True,
+    )
+    chart.set_x_axis({"name": C.QUINTILE_HEADER})
+    ws.insert_chart(chart_anchor_row(ws), 0, chart)
+
+
+def practices(book: Book, sheet: Sheet) -> None:
+    ws = book.wb.add_worksheet(sheet.name)
+    scope = "England" if book.national else f"{book.scope_totals['name']} ({book.sub_icb})"
+    write_table(
+        book.wb,
+        ws,
+        book.st,
+        title=f"Practices: {scope}",
+        note=f"One row per practice. Money in pounds; indices against the national average (1.0). {MISSING} = not available.",
+        df=book.practices,
+        cols=C.practice_cols(book.variants, national=book.national, paid=book.has_paid),
+        name="Practices_table",
+        freeze_cols=2,
+        totals=book.scope_totals,
+    )
+
+
+def parameters(book: Book, sheet: Sheet) -> None:
+    a = book.allocation
+    df = a.parameters.assign(value=a.parameters["value"].map(lambda x: x if x is None else str(x)))
+    write_table(
+        book.wb,
+        book.wb.add_worksheet(sheet.name),
+        book.st,
+        title=f"Parameters: {a.parameter_set_title}",
+        note=f"Parameter set {a.parameter_set}. Every value used by the formula, with its source.",
+        df=df,
+        cols=[c for c in C.PARAMETER_COLS if c.key in df.columns],
+        name="Parameters_table",
+    )
+
+
+def components(book: Book, sheet: Sheet) -> None:
+    write_table(
+        book.wb,
+        book.wb.add_worksheet(sheet.name),
+        book.st,
+        title="Carr-Hill components: applied or neutral",
+        note="A neutral component has index 1.0 for every practice; the reason says why.",
+        df=book.allocation.components,
+        cols=C.COMPONENT_COLS,
+        name="Components_table",
+    )
+
+
+def data_quality(book: Book, sheet: Sheet) -> None:
+    run = book.run
+    df = run.warnings.copy()
+    for c in WARNING_COLUMNS:
+        if c not in df.columns:
+            df[c] = None
+    df = df[WARNING_COLUMNS].sort_values(["extract", "rule", "column"], kind="stable")
+    note = (
+        f"Validation {run.validation_status}. Quarantined input rows (kept out of the calculation): "
+        f"{run.quarantined_rows}. " + ("No warnings." if df.empty else "Warnings below did not stop the run.")
+    )
+    write_table(
+        book.wb,
+        book.wb.add_worksheet(sheet.name),
+        book.st,
+        title="Data quality: validation warnings",
+        note=note,
+        df=df,
+        cols=C.WARNING_COLS,
+        name="Data_quality_table",
+    )
+
+
+def reconciliation(book: Book, sheet: Sheet) -> None:
+    df = book.allocation.checks
+    failed = int((~df["passed"].astype(bool)).sum())
+    write_table(
+        book.wb,
+        book.wb.add_worksheet(sheet.name),
+        book.st,
+        title="Reconciliation checks",
+        note=f"{len(df)} checks, {failed} failed (a failed check stops the run: nothing is published). "
+        "Amounts in pennies as computed by the engine.",
+        df=df,
+        cols=C.CHECK_COLS,
+        name="Reconciliation_table",
+    )
+
+
+def paid_vs_recomputed(book: Book, sheet: Sheet) -> None:
+    df = views.paid_reconciliation(book.allocation, book.sub_icb)
+    write_table(
+        book.wb,
+        book.wb.add_worksheet(sheet.name),
+        book.st,
+        title="Paid (contracts extract) against this run's recomputation",
+        note="Money in pounds. Differences are recomputed minus paid. Recomputed capitation is the global sum "
+        "variant at this run's registered lists and parameters; the paid figures are the published year's. "
+        "'not_in_run' totals paid practices this run has no registered list for.",
+        df=df,
+        cols=C.PAID_RECONCILIATION_COLS,
+        name="Paid_reconciliation_table",
+        freeze_cols=3,
+    )
+
+
+def _table_writer(
+    table: str, cols: list[Col], title: str, note: str, by_sub_icb: bool = False
+) -> Callable[[Book, Sheet], None]:
+    def write(book: Book, sheet: Sheet) -> None:
+        df = book.allocation.tables[table]
+        if by_sub_icb and book.sub_icb is not None:
+            df = df[df["sub_icb_code"].astype(str) == book.sub_icb]
+        write_table(
+            book.wb,
+            book.wb.add_worksheet(sheet.name),
+            book.st,
+            title=title,
+            note=note.format(rows=len(df)),
+            df=df.reset_index(drop=True),
+            cols=cols,
+            name=f"{sheet.name.replace(' ', '_')}_table",
+        )
+
+    return write
+
+
+def payments_equity(book: Book, sheet: Sheet) -> None:
+    equity = book.allocation.tables["payments_equity"]
+    ws = book.wb.add_worksheet(sheet.name)
+    gap = equity[equity["deprivation_quintile"].astype(str) == "gap_q1_minus_q5"]
+    gap_text = (
+        f" Most minus least deprived fifth: £{float(gap['payments_gbp_per_weighted'].iloc[0]):,.2f} payments per "
+        "weighted patient."
+        if len(gap)
+        else ""
+    )
+    w = write_table(
+        book.wb,
+        ws,
+        book.st,
+        title="Payments equity: published payments per patient by practice deprivation quintile",
+        note="From the contracts (payments) extract and practice deprivation scores. Quintiles of registered "
+        "population, 1 = most deprived fifth. Per-patient figures in pounds." + gap_text,
+        df=equity.reset_index(drop=True),
+        cols=C.PAYMENTS_EQUITY_COLS,
+        name="Payments_equity_table",
+        freeze_cols=1,
+    )
+    n = int(equity["deprivation_quintile"].astype(str).str.fullmatch(r"[1-5]").sum())
+    if n:
+        keys = [c.key for c in C.PAYMENTS_EQUITY_COLS]
+        series = [
+            (keys.index(k), C.PAYMENTS_EQUITY_COLS[keys.index(k)].header)
+            for k in ("payments_gbp_per_weighted", "global_sum_gbp_per_weighted")
+        ]
+        chart = bar_chart(
+            book.wb,
+            title="Payments per weighted patient by deprivation quintile",
+            sheet=sheet.name,
+            cat_col=0,
+            val_cols=series,
+            first=w.first_data_row,
+            last=w.first_data_row + n - 1,
+            y_title="£ per weighted patient",
+            from_zero=True,
+        )
+        chart.set_x_axis({"name": C.QUINTILE_HEADER})
+        ws.insert_chart(w.last_data_row + 3, 0, chart)
+
+
+def notes_sheet(book: Book, sheet: Sheet) -> None:
+    ws = book.wb.add_worksheet(sheet.name)
+    df = notes(book.allocation, book.run)
+    write_table(
+        book.wb,
+        ws,
+        book.st,
+        title="Notes: definitions, method and input files",
+        note="Read with the Cover sheet. Input files are identified by their SHA-256 checksum.",
+        df=df,
+        cols=C.NOTE_COLS,
+        name="Notes_table",
+        protected=False,
+    )
+    # long notes wrap: give each row the height it needs (no reader fits row heights to wrapped text)
+    for i, text in enumerate(df["note"]):
+        ws.write_string(HEADER_ROW + 1 + i, 1, text, book.st.wrap)
+        ws.set_row(HEADER_ROW + 1 + i, 13 * max(1, math.ceil(len(text) / 105)))
+
+
+def has_table(name: str, *, national_only: bool = False) -> Callable[[Book], bool]:
+    return lambda book: name in book.allocation.tables and (book.national or not national_only)
+
+
+PRACTICE_CHANGES = _table_writer(
+    "practice_changes",
+    C.PRACTICE_CHANGE_COLS,
+    "Practice changes: practices the extracts disagree about",
+    "{rows} rows. Practices missing from an extract, possible mergers (same postcode), moves between sub-ICB "
+    "locations and practices closed in ODS. None is dropped silently.",
+    by_sub_icb=True,
+)
+IMPLIED_PRICE = _table_writer(
+    "implied_price",
+    C.IMPLIED_PRICE_COLS,
+    "Implied price per weighted patient: Global Sum paid / weighted patients (GMS practices)",
+    "From the contracts (payments) extract. Compare the median with the year's price less the out-of-hours "
+    "deduction; practices without a Global Sum or weighted list are counted only.",
+)
+IMPLIED_PRICE_OUTLIERS = _table_writer(
+    "implied_price_outliers",
+    C.IMPLIED_PRICE_OUTLIER_COLS,
+    "GMS practices whose implied price is more than 10% from the median",
+    "Often practices that opened, closed or merged during the year (part-year payments).",
+)
