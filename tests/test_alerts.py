@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from _support import smtp_server
 from _publishing import publish_result
+from _support import smtp_server
 from _workbook_fixtures import make_result, make_run
-from gp_allocations import publish as pub
 
 PERIOD = "2025-26-Q2"
 

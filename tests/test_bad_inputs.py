@@ -24,9 +24,9 @@ from bad_inputs import DOC, load_cases, render_doc
 from bad_inputs.breakers import OPS, apply_break
 from gp_allocations import errors
 from gp_allocations.config import RunContext
+from gp_allocations.ledger import load_allocation
 from gp_allocations.periods import Period
 from gp_allocations.pipeline import STAGES, load_validation_report, read_standardised
-from gp_allocations.ledger import load_allocation
 from gp_allocations.views import practice_table
 
 PERIOD = "2025-26-Q2"

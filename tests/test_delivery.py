@@ -7,10 +7,9 @@ from email import policy
 
 import pytest
 
-from _support import smtp_server as local_smtp_server
 from _publishing import publish_result
+from _support import smtp_server as local_smtp_server
 from _workbook_fixtures import make_result, make_run
-from gp_allocations import publish as pub
 from gp_allocations.delivery import SmtpSettings, deliver_workbooks
 from gp_allocations.errors import PublishError
 

@@ -17,8 +17,8 @@ from gp_allocations.config import parameters_dir
 from gp_allocations.engine import BAND_MAP, compute_allocations
 from gp_allocations.errors import InputError
 from gp_allocations.extracts import AGE_BANDS_5, EXTRACTS
-from gp_allocations.periods import Period
 from gp_allocations.ledger import LEVELS
+from gp_allocations.periods import Period
 from gp_allocations.views import practice_table, quintile_table, summary_table
 
 Q = Period.parse("2025-26-Q2")  # 2025/26: GBP 123.34 per weighted patient, OOH 4.75%, QOF 220.62 / 9,964

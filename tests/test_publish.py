@@ -135,7 +135,7 @@ def test_mapped_pieces_and_idempotent_finalise(tmp_path):
     with pytest.raises(PublishError):
         pub.finalise_run(
             staging, tmp_path, PERIOD, RUN, {**manifest, "run_id": "other"}, skip_unchanged=False
-        ).directory
+        )
 
 
 def test_finalise_refuses_a_tampered_staged_file(tmp_path):
@@ -145,7 +145,7 @@ def test_finalise_refuses_a_tampered_staged_file(tmp_path):
     manifest = pub.build_manifest(result, run, files, period_slug=PERIOD, run_id=RUN)
     (staging / files[0]["name"]).write_bytes(b"not the workbook")
     with pytest.raises(PublishError, match="SHA-256"):
-        pub.finalise_run(staging, tmp_path, PERIOD, RUN, manifest, skip_unchanged=False).directory
+        pub.finalise_run(staging, tmp_path, PERIOD, RUN, manifest, skip_unchanged=False)
     assert not (tmp_path / PERIOD / RUN_DIR).exists() and not (tmp_path / PERIOD / "latest").exists()
 
 
