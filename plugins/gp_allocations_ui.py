@@ -36,20 +36,31 @@ def _safe_name(text: str) -> str:
     return safe_name(text)
 
 
-def _roots() -> tuple[Path, Path]:
-    """(runs root, output root) from the same settings the pipeline uses."""
-    from gp_allocations.config import data_dir, output_root
+def _server_variable(key: str) -> str | None:
+    """An Airflow Variable read where the API server runs (None when unset or unreadable)."""
+    try:
+        from airflow.models import Variable
 
-    return (data_dir() / "runs").resolve(), output_root().resolve()
+        value = Variable.get(key, default_var=None)
+    except Exception:  # no metadata database here: the environment and defaults apply
+        return None
+    return str(value) if value else None
+
+
+def _roots() -> tuple[Path, Path]:
+    """(runs root, output root), resolved exactly as a run resolves them: Airflow Variable, then
+    environment, then default (``config.resolve_settings``), so the UI looks where runs write."""
+    from gp_allocations.config import resolve_settings
+
+    settings = resolve_settings(_server_variable)
+    return (settings.data_dir / "runs").resolve(), settings.output_root.resolve()
 
 
 def _inside(root: Path, candidate: Path) -> Path | None:
-    """The resolved path if it is the root or below it, else None (blocks '..' and escaping symlinks)."""
-    try:
-        resolved = candidate.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    return resolved if resolved == root or resolved.is_relative_to(root) else None
+    """The resolved path if it exists and is the root or below it (blocks '..' and escaping symlinks)."""
+    from gp_allocations.files import inside
+
+    return inside(root, candidate, strict=True)
 
 
 def run_folders(run_id: str) -> dict[str, Path | None]:

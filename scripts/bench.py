@@ -348,19 +348,16 @@ def _child(spec_path: str) -> int:
 
 def make_ctx(run_id: str, src: Path, data: Path, warehouse_url: str, period: str) -> dict:
     """A RunContext as a dict, everything under ``data`` (the series' own folder)."""
-    return {
-        "run_id": run_id,
-        "period": period,
-        "variant": "global_sum",
-        "parameter_set": "carr_hill_2004",
-        "price_per_weighted_patient": None,
-        "source": str(src),
-        "sources": {},
-        "extracts": None,
-        "warehouse_url": warehouse_url,
-        "output_root": str(data / "outputs"),
-        "data_dir": str(data),
-    }
+    from gp_allocations.config import RunContext
+
+    return RunContext.prepare(
+        run_id=run_id,
+        period=period,
+        source=str(src),
+        warehouse_url=warehouse_url,
+        output_root=data / "outputs",
+        data_dir=data,
+    ).to_dict()
 
 
 def run_stages(src: Path, data: Path, warehouse_url: str, period: str, stages=STAGES) -> dict:

@@ -70,7 +70,7 @@ def engine_inputs(size: Size, work: Path) -> tuple[dict[str, pd.DataFrame], dict
         for extract, paths in sorted(written.items())
         for path in paths
     }
-    ctx = RunContext(
+    ctx = RunContext.prepare(
         run_id=f"pennies-{size.name}",
         period=PERIOD,
         source=str(source),

@@ -35,7 +35,7 @@ STAGE_NAMES = [s.__name__.removeprefix("stage_") for s in STAGES]
 
 
 def _context(root: Path, run_id: str, source: Path, output_root: Path) -> RunContext:
-    return RunContext(
+    return RunContext.prepare(
         run_id=run_id,
         period=PERIOD,
         source=str(source),

@@ -110,7 +110,7 @@ def test_run_context_fields_match_the_pipeline(bench, tmp_path):
 
     ctx = RunContext.from_dict(bench.make_ctx("r1", tmp_path / "src", tmp_path, "sqlite:///x.db", PERIOD))
     assert ctx.run_dir == tmp_path / "runs" / PERIOD / "r1"
-    assert ctx.output_root == str(tmp_path / "outputs")
+    assert ctx.output_root == (tmp_path / "outputs").resolve()
 
 
 def _series(validate_s: float, total_others: float, publish_s: float) -> dict:

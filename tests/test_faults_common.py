@@ -140,7 +140,7 @@ def kill_stage_at(point: str, stage: str, run_id: str, source: Path, env: dict, 
 def context(data_dir: Path, source: Path, run_id: str, **kw):
     from gp_allocations.config import RunContext
 
-    return RunContext(
+    return RunContext.prepare(
         run_id=run_id,
         period=kw.pop("period", PERIOD),
         source=str(source),

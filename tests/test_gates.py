@@ -140,7 +140,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 def published(tmp_path_factory):
     root = tmp_path_factory.mktemp("gates")
     generate_samples(root / "src", period=Period.parse(PERIOD), practices=40, seed=5)
-    ctx = RunContext(
+    ctx = RunContext.prepare(
         run_id="first",
         period=PERIOD,
         source=str(root / "src"),
@@ -167,8 +167,8 @@ def _cli_run(root: Path, run_id: str) -> list[str]:
 @pytest.fixture
 def env(published, monkeypatch):
     root, ctx = published
-    monkeypatch.setenv("GP_ALLOC_DATA_DIR", ctx.data_dir)
-    monkeypatch.setenv("GP_ALLOC_OUTPUT_ROOT", ctx.output_root)
+    monkeypatch.setenv("GP_ALLOC_DATA_DIR", str(ctx.data_dir))
+    monkeypatch.setenv("GP_ALLOC_OUTPUT_ROOT", str(ctx.output_root))
     monkeypatch.setenv("GP_ALLOC_WAREHOUSE_URL", ctx.warehouse_url)
     return root, ctx
 

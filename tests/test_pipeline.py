@@ -21,7 +21,7 @@ PERIOD = "2025-26-Q2"
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     generate_samples(root / "src", period=Period.parse(PERIOD), practices=60, seed=11)
-    ctx = RunContext(
+    ctx = RunContext.prepare(
         run_id="manual__2025-10-01T02:00:00+00:00",
         period=PERIOD,
         source=str(root / "src"),

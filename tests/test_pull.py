@@ -24,7 +24,7 @@ def test_pull_copies_bytes_unchanged_and_records_their_hash(tmp_path) -> None:
     src = tmp_path / "src"
     content = "PRACTICE_CODE,X\r\nA81001,\xe9\r\n"  # CRLF and latin-1 survive untouched
     _write(src / "gp-reg-pat-prac-map.csv", content)
-    ctx = RunContext(
+    ctx = RunContext.prepare(
         run_id="manual__1",
         period="2025-26-Q2",
         source=str(src),

@@ -22,6 +22,7 @@ from _support import REAL, requires_real_data
 from gp_allocations.engine import compute_allocations, payments_equity
 from gp_allocations.periods import Period
 from gp_allocations.standardise import standardise
+from gp_allocations.views import paid_reconciliation, practice_table
 
 ROOT = Path(__file__).resolve().parent.parent
 PERIOD = "2021-22-Q4"
@@ -102,7 +103,7 @@ def test_engine_reconciles_paid_and_reports_changes(real, generated):
     ).frame
     result = compute_allocations(frames, period=Period.parse(PERIOD))
     c = real["contracts"].set_index("practice_code")
-    paid = result.tables["paid_reconciliation"].set_index("level")
+    paid = paid_reconciliation(result).set_index("level")
     in_run = c.index.isin(result.practices["practice_code"])
     eng, rest = paid.loc["england"], paid.loc["not_in_run"]
     for col, src in (
@@ -114,8 +115,9 @@ def test_engine_reconciles_paid_and_reports_changes(real, generated):
         assert int(eng[col]) + int(rest[col]) == int(c[src].sum())  # nothing paid is left out
     assert int(rest["practices"]) == int((~in_run).sum()) == 180
     assert int(eng["recomputed_capitation_pence"]) == int(
-        result.practices["capitation_pence__global_sum"].sum()
+        practice_table(result)["capitation_pence__global_sum"].sum()
     )
+    assert result.checks["passed"].all()
     assert int(eng["difference_capitation_vs_global_sum_pence"]) == int(
         eng["recomputed_capitation_pence"]
     ) - int(eng["paid_global_sum_pence"])

@@ -17,14 +17,19 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import RunContext, data_dir, default_source
-from .errors import PipelineError
+from .config import RunContext, resolve_settings
+from .errors import InputError, PipelineError
 from .periods import Period
 from .variants import DEFAULT_VARIANT, variant_names
 
 
 def _period(text: str | None) -> Period:
-    return Period.parse(text) if text else Period.containing(dt.date.today())
+    if not text:
+        return Period.containing(dt.date.today())
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise InputError(str(exc), column="period", rule="run-parameter") from None
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -67,13 +72,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import run_all
 
-    ctx = RunContext(
+    ctx = RunContext.prepare(
         run_id=args.run_id or f"cli__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}",
-        period=_period(args.period).slug,
+        period=_period(args.period),
         variant=args.variant,
         parameter_set=args.parameter_set,
         price_per_weighted_patient=args.price,
-        source=args.source or default_source(),
+        source=args.source,
     )
     summary = run_all(ctx)
     print(json.dumps(summary, indent=2, default=str))
@@ -88,13 +93,13 @@ def cmd_stage(args: argparse.Namespace) -> int:
     the same run id after a crash, kill or database restart is exactly what an Airflow task retry does."""
     from . import pipeline
 
-    ctx = RunContext(
+    ctx = RunContext.prepare(
         run_id=args.run_id,
-        period=Period.parse(args.period).slug,
+        period=args.period,
         variant=args.variant,
         parameter_set=args.parameter_set,
         price_per_weighted_patient=args.price,
-        source=args.source or default_source(),
+        source=args.source,
     )
     summary = getattr(pipeline, f"stage_{args.name}")(ctx)
     print(json.dumps(summary, indent=2, default=str))
@@ -116,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write sample extracts in the published layouts")
-    gen.add_argument("--out", default=str(data_dir() / "sample-extracts"))
+    gen.add_argument("--out", default=str(resolve_settings().data_dir / "sample-extracts"))
     gen.add_argument("--practices", type=int, default=6500)
     gen.add_argument("--seed", type=int, default=20261122)
     gen.add_argument("--period", help="financial-year quarter, e.g. 2025-26-Q2 (default: today's)")

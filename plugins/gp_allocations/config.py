@@ -1,24 +1,32 @@
-"""Settings from the environment, with documented defaults; no machine path is written in code.
+"""Settings and the run context: resolved once, when a run is prepared; no machine path in code.
 
-| variable | default | meaning |
-|---|---|---|
-| GP_ALLOC_PROJECT_ROOT | the folder holding ``plugins/`` | where ``include/`` and ``expectations/`` are |
-| GP_ALLOC_DATA_DIR | ``<root>/var`` | run-scoped raw and working areas, local warehouse |
-| GP_ALLOC_SOURCE | ``<data dir>/sample-extracts`` | folder or fsspec URI the extracts are pulled from |
-| GP_ALLOC_SOURCE_<EXTRACT> | (unset) | URI of one extract, overriding GP_ALLOC_SOURCE for it |
-| GP_ALLOC_WAREHOUSE_URL | ``sqlite:///<data dir>/warehouse.sqlite`` | SQLAlchemy URL of the warehouse |
-| GP_ALLOC_OUTPUT_ROOT | ``<data dir>/outputs`` | where workbooks are published |
+Each setting comes from the Airflow Variable (when a lookup is given: in Airflow, and in the UI plugin),
+else the environment variable, else the documented default (``resolve_settings``):
 
-In Airflow the DAG resolves connections and variables first (see ``gp_allocations_airflow``) and
-passes the results in; this module is the fallback every other caller uses.
+| Airflow Variable | environment variable | default | meaning |
+|---|---|---|---|
+| | GP_ALLOC_PROJECT_ROOT | the folder holding ``plugins/`` | where ``include/`` and ``expectations/`` are |
+| gp_alloc_data_dir | GP_ALLOC_DATA_DIR | ``<root>/var`` | run-scoped raw and working areas, local warehouse |
+| gp_alloc_source | GP_ALLOC_SOURCE | ``<data dir>/sample-extracts`` | folder or fsspec URI of the extracts |
+| gp_alloc_source_<extract> | GP_ALLOC_SOURCE_<EXTRACT> | the source above | one extract's location |
+| (connection gp_warehouse) | GP_ALLOC_WAREHOUSE_URL | ``sqlite:///<data dir>/warehouse.sqlite`` | warehouse |
+| gp_alloc_output_root | GP_ALLOC_OUTPUT_ROOT | ``<data dir>/outputs`` | where workbooks are published |
+
+``RunContext.prepare`` checks the run's choices (period, variant from the registry, parameter set and its
+file for the year, a Decimal price, the extracts) and fixes every location, including each extract's
+source; later stages and retries read the same values back with ``RunContext.from_dict``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+
+from .periods import Period
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -44,29 +52,6 @@ def expectations_dir() -> Path:
     return project_root() / "expectations"
 
 
-def data_dir() -> Path:
-    env = os.environ.get("GP_ALLOC_DATA_DIR")
-    return Path(env).resolve() if env else project_root() / "var"
-
-
-def default_source() -> str:
-    return os.environ.get("GP_ALLOC_SOURCE") or str(data_dir() / "sample-extracts")
-
-
-def source_for(extract: str, base: str | None = None) -> str:
-    """Where one extract comes from: its own variable, else the common source folder."""
-    return os.environ.get(f"GP_ALLOC_SOURCE_{extract.upper()}") or (base or default_source())
-
-
-def warehouse_url() -> str:
-    return os.environ.get("GP_ALLOC_WAREHOUSE_URL") or f"sqlite:///{data_dir() / 'warehouse.sqlite'}"
-
-
-def output_root() -> Path:
-    env = os.environ.get("GP_ALLOC_OUTPUT_ROOT")
-    return Path(env).resolve() if env else data_dir() / "outputs"
-
-
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -76,26 +61,148 @@ def safe_name(text: str) -> str:
     return cleaned or "_"
 
 
-@dataclass
+VariableLookup = Callable[[str], "str | None"]
+SOURCE_VARIABLE = "gp_alloc_source"
+OUTPUT_VARIABLE = "gp_alloc_output_root"
+DATA_DIR_VARIABLE = "gp_alloc_data_dir"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are: resolved from Variable, then environment, then default."""
+
+    data_dir: Path
+    source: str
+    sources: dict[str, str]  # an extract's own location, where one is set
+    warehouse_url: str
+    output_root: Path
+
+    def source_of(self, extract: str) -> str:
+        return self.sources.get(extract) or self.source
+
+
+def resolve_settings(variable: VariableLookup | None = None, *, warehouse: str | None = None) -> Settings:
+    """The one resolution of the settings (see the module docstring). ``variable`` looks an Airflow
+    Variable up (None when unset); ``warehouse`` is the URL of an Airflow connection, when there is one."""
+    from .extracts import EXTRACTS
+
+    def pick(var: str | None, env: str) -> str | None:
+        value = variable(var) if variable is not None and var else None
+        return (value or "").strip() or os.environ.get(env) or None
+
+    data = Path(pick(DATA_DIR_VARIABLE, "GP_ALLOC_DATA_DIR") or project_root() / "var").resolve()
+    source = pick(SOURCE_VARIABLE, "GP_ALLOC_SOURCE") or str(data / "sample-extracts")
+    sources = {}
+    for name in sorted(EXTRACTS):
+        own = pick(f"{SOURCE_VARIABLE}_{name}", f"GP_ALLOC_SOURCE_{name.upper()}")
+        if own:
+            sources[name] = own
+    url = warehouse or os.environ.get("GP_ALLOC_WAREHOUSE_URL") or f"sqlite:///{data / 'warehouse.sqlite'}"
+    out = Path(pick(OUTPUT_VARIABLE, "GP_ALLOC_OUTPUT_ROOT") or data / "outputs").resolve()
+    return Settings(data_dir=data, source=source, sources=sources, warehouse_url=url, output_root=out)
+
+
+def _run_error(message: str, column: str) -> Exception:
+    from .errors import InputError
+
+    return InputError(message, column=column, rule="run-parameter")
+
+
+def _price(value: object) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise _run_error(
+            f"price per weighted patient {value!r} is not a number", "price_per_weighted_patient"
+        )
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise _run_error(
+            f"price per weighted patient {value!r} is not a number", "price_per_weighted_patient"
+        ) from None
+    if not price.is_finite() or not Decimal(0) < price <= Decimal(1000):
+        raise _run_error(
+            f"price per weighted patient {value!r} must be more than 0 and at most 1000 pounds",
+            "price_per_weighted_patient",
+        )
+    return price
+
+
+@dataclass(frozen=True)
 class RunContext:
-    """Everything a stage needs to know about one run; plain data, passed between tasks as a dict."""
+    """Everything a stage needs to know about one run, resolved and checked once (``prepare``); plain
+    data, handed between tasks as a dict (``to_dict`` / ``from_dict``)."""
 
     run_id: str
-    period: str
-    variant: str = "global_sum"
-    parameter_set: str = "carr_hill_2004"
-    price_per_weighted_patient: str | None = None  # pounds as text, overrides the parameter file
-    source: str = field(default_factory=default_source)
-    sources: dict[str, str] = field(default_factory=dict)
-    extracts: list[str] | None = None
-    warehouse_url: str = field(default_factory=warehouse_url)
-    output_root: str = field(default_factory=lambda: str(output_root()))
-    data_dir: str = field(default_factory=lambda: str(data_dir()))
+    period: Period
+    variant: str
+    parameter_set: str
+    price_per_weighted_patient: Decimal | None
+    extracts: tuple[str, ...]
+    #: every extract of the run -> where it is pulled from (fixed when the run is prepared)
+    sources: dict[str, str]
+    warehouse_url: str
+    output_root: Path
+    data_dir: Path
+
+    @classmethod
+    def prepare(
+        cls,
+        *,
+        run_id: str,
+        period: str | Period,
+        variant: str | None = None,
+        parameter_set: str | None = None,
+        price_per_weighted_patient: object = None,
+        extracts: Sequence[str] | None = None,
+        source: str | None = None,
+        sources: Mapping[str, str] | None = None,
+        warehouse_url: str | None = None,
+        output_root: str | Path | None = None,
+        data_dir: str | Path | None = None,
+        settings: Settings | None = None,
+    ) -> RunContext:
+        """Check the run's choices and fix every setting; explicit arguments win over ``settings``
+        (default: ``resolve_settings()``). Raises InputError naming the bad choice."""
+        from .engine.parameters import load_parameter_set
+        from .extracts import EXTRACTS, NIGHTLY_EXTRACTS
+        from .variants import DEFAULT_VARIANT, REGISTRY
+
+        got = settings or resolve_settings()
+        try:
+            when = period if isinstance(period, Period) else Period.parse(period)
+        except ValueError as exc:
+            raise _run_error(str(exc), "period") from None
+        chosen = variant or DEFAULT_VARIANT
+        REGISTRY.get(chosen)  # InputError naming the registered variants
+        pset = parameter_set or "carr_hill_2004"
+        if not re.fullmatch(r"[a-z0-9_]+", pset):
+            raise _run_error(f"parameter set {pset!r} is not a parameter set name", "parameter_set")
+        load_parameter_set(pset, when.financial_year)  # ParameterError naming the file and key
+        names = tuple(extracts) if extracts else NIGHTLY_EXTRACTS
+        unknown = sorted(set(names) - set(EXTRACTS))
+        if unknown:
+            raise _run_error(f"unknown extract(s) {unknown}; known: {sorted(EXTRACTS)}", "extracts")
+        base = source or got.source
+        own = {**got.sources, **(sources or {})}
+        return cls(
+            run_id=run_id,
+            period=when,
+            variant=chosen,
+            parameter_set=pset,
+            price_per_weighted_patient=_price(price_per_weighted_patient),
+            extracts=names,
+            sources={name: own.get(name) or base for name in names},
+            warehouse_url=warehouse_url or got.warehouse_url,
+            output_root=Path(output_root).resolve() if output_root is not None else got.output_root,
+            data_dir=Path(data_dir).resolve() if data_dir is not None else got.data_dir,
+        )
 
     @property
     def run_dir(self) -> Path:
         """Run-scoped working area: ``<data dir>/runs/<period>/<run id>/``."""
-        return Path(self.data_dir) / "runs" / safe_name(self.period) / safe_name(self.run_id)
+        return self.data_dir / "runs" / self.period.slug / safe_name(self.run_id)
 
     @property
     def raw_dir(self) -> Path:
@@ -114,11 +221,48 @@ class RunContext:
         return self.run_dir / "compute"
 
     def source_of(self, extract: str) -> str:
-        return self.sources.get(extract) or source_for(extract, self.source)
+        """Where the extract is pulled from, as fixed when the run was prepared."""
+        try:
+            return self.sources[extract]
+        except KeyError:
+            raise _run_error(
+                f"extract {extract!r} is not one of this run's extracts ({', '.join(self.extracts)})",
+                "extracts",
+            ) from None
 
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe: the period as its slug, the price as text, paths as text."""
+        return {
+            "run_id": self.run_id,
+            "period": self.period.slug,
+            "variant": self.variant,
+            "parameter_set": self.parameter_set,
+            "price_per_weighted_patient": (
+                str(self.price_per_weighted_patient) if self.price_per_weighted_patient is not None else None
+            ),
+            "extracts": list(self.extracts),
+            "sources": dict(self.sources),
+            "warehouse_url": self.warehouse_url,
+            "output_root": str(self.output_root),
+            "data_dir": str(self.data_dir),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict) -> RunContext:
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, object]) -> RunContext:
+        """The context ``to_dict`` wrote (no setting is looked up again)."""
+        price = data.get("price_per_weighted_patient")
+        extracts = data["extracts"]
+        sources = data["sources"]
+        assert isinstance(extracts, list) and isinstance(sources, dict)
+        return cls(
+            run_id=str(data["run_id"]),
+            period=Period.parse(str(data["period"])),
+            variant=str(data["variant"]),
+            parameter_set=str(data["parameter_set"]),
+            price_per_weighted_patient=_price(price),
+            extracts=tuple(str(e) for e in extracts),
+            sources={str(k): str(v) for k, v in sources.items()},
+            warehouse_url=str(data["warehouse_url"]),
+            output_root=Path(str(data["output_root"])),
+            data_dir=Path(str(data["data_dir"])),
+        )

@@ -12,7 +12,6 @@ import csv
 import functools
 import json
 import logging
-from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +19,6 @@ import pandas as pd
 from .config import RunContext
 from .errors import ValidationFailed
 from .extracts import EXTRACTS
-from .periods import Period
 from .pull import PulledFile, pull_all, read_pull_records
 
 log = logging.getLogger(__name__)
@@ -79,16 +77,16 @@ def stage_validate(ctx: RunContext) -> dict:
     from .warehouse import make_engine, previous_list_sizes, record_quarantine
 
     engine = make_engine(ctx.warehouse_url)
-    previous = previous_list_sizes(engine, ctx.period, exclude_run_id=ctx.run_id)
+    previous = previous_list_sizes(engine, ctx.period.slug, exclude_run_id=ctx.run_id)
     report = validate(
         read_standardised(ctx),
         out_dir=ctx.validation_dir,
-        period=Period.parse(ctx.period),
+        period=ctx.period,
         previous_list_sizes=previous,
     )
     (ctx.validation_dir / "report.json").write_text(report.to_json())
     # kept even when the run stops here, so the failing rows can be queried next to earlier runs'
-    record_quarantine(engine, period=ctx.period, run_id=ctx.run_id, quarantine=report.quarantine)
+    record_quarantine(engine, period=ctx.period.slug, run_id=ctx.run_id, quarantine=report.quarantine)
     if report.data_docs_index:
         log.info("Data Docs validation report: %s", report.data_docs_index)
     warnings = report.warnings()
@@ -114,7 +112,7 @@ def stage_load(ctx: RunContext) -> dict:
         for r in read_pull_records(ctx.raw_dir)
     ]
     counts = load_period(
-        make_engine(ctx.warehouse_url), period=ctx.period, run_id=ctx.run_id, frames=frames, files=files
+        make_engine(ctx.warehouse_url), period=ctx.period.slug, run_id=ctx.run_id, frames=frames, files=files
     )
     log.info("loaded %s", counts)
     return counts
@@ -129,18 +127,17 @@ def stage_compute(ctx: RunContext) -> dict:
     from .warehouse import make_engine, read_compute_inputs, write_allocation_marts
 
     engine = make_engine(ctx.warehouse_url)
-    inputs = read_compute_inputs(engine, ctx.period)
-    price = Decimal(ctx.price_per_weighted_patient) if ctx.price_per_weighted_patient else None
+    inputs = read_compute_inputs(engine, ctx.period.slug)
     allocation = compute_allocations(
         inputs,
-        period=Period.parse(ctx.period),
+        period=ctx.period,
         parameter_set=ctx.parameter_set,
         selected_variant=ctx.variant,
-        price_per_weighted_patient=price,
+        price_per_weighted_patient=ctx.price_per_weighted_patient,
     )
     enforce(allocation.checks)
     levels, practices = write_allocation_marts(
-        engine, period=ctx.period, run_id=ctx.run_id, allocation=allocation
+        engine, period=ctx.period.slug, run_id=ctx.run_id, allocation=allocation
     )
     marts = marts_check(allocation, levels, practices)
     enforce(marts)
@@ -182,7 +179,7 @@ def run_info(ctx: RunContext):
     warnings = report.warnings()
     return RunInfo(
         run_id=ctx.run_id,
-        period_label=Period.parse(ctx.period).label,
+        period_label=ctx.period.label,
         generated_for="NHS England primary care commissioning",
         validation_status="passed with warnings" if len(warnings) else "passed",
         warnings=warnings,
@@ -240,10 +237,10 @@ def stage_publish_prepare(ctx: RunContext) -> list[str]:
     codes = result.sub_icb_codes
     for code in codes:
         check_component(code, "sub-ICB code")
-    staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
+    staging = stage_dir(Path(ctx.output_root), ctx.period.slug, ctx.run_id)
     shutil.rmtree(staging)  # leftovers of an earlier failed attempt must not leak into this run
     staging.mkdir(parents=True)
-    latest = latest_run(Path(ctx.output_root), ctx.period)
+    latest = latest_run(Path(ctx.output_root), ctx.period.slug)
     atomic_write(
         ctx.run_dir / _PUBLISH_BASE, json.dumps({"latest_run_id": latest.name if latest else None}).encode()
     )
@@ -254,9 +251,9 @@ def stage_publish_sub_icb(ctx: RunContext, sub_icb_code: str) -> dict:
     """Write one sub-ICB location's workbook into the staging folder."""
     from .publish import stage_dir, stage_sub_icb_workbook
 
-    staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
+    staging = stage_dir(Path(ctx.output_root), ctx.period.slug, ctx.run_id)
     return stage_sub_icb_workbook(
-        _load_result(ctx), run_info(ctx), staging, sub_icb_code, period_slug=ctx.period
+        _load_result(ctx), run_info(ctx), staging, sub_icb_code, period_slug=ctx.period.slug
     )
 
 
@@ -264,8 +261,8 @@ def stage_publish_national(ctx: RunContext) -> dict:
     """Write the national summary workbook into the staging folder."""
     from .publish import stage_dir, stage_national_workbook
 
-    staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
-    return stage_national_workbook(_load_result(ctx), run_info(ctx), staging, period_slug=ctx.period)
+    staging = stage_dir(Path(ctx.output_root), ctx.period.slug, ctx.run_id)
+    return stage_national_workbook(_load_result(ctx), run_info(ctx), staging, period_slug=ctx.period.slug)
 
 
 def _stage_quarantine(ctx: RunContext, staging: Path) -> dict:
@@ -290,17 +287,17 @@ def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
     from .warehouse import make_engine, record_publication
 
     result = _load_result(ctx)
-    staging = stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id)
+    staging = stage_dir(Path(ctx.output_root), ctx.period.slug, ctx.run_id)
     files = [*files, _stage_quarantine(ctx, staging)]
     manifest = build_manifest(
         result,
         run_info(ctx),
         sorted(files, key=lambda f: f["name"]),
-        period_slug=ctx.period,
+        period_slug=ctx.period.slug,
         run_id=ctx.run_id,
     )
     record = {
-        "period": ctx.period,
+        "period": ctx.period.slug,
         "run_id": ctx.run_id,
         "parameter_set": result.parameter_set,
         "selected_variant": result.selected_variant,
@@ -309,7 +306,7 @@ def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
         outcome = finalise_run(
             staging,
             Path(ctx.output_root),
-            ctx.period,
+            ctx.period.slug,
             ctx.run_id,
             manifest,
             skip_unchanged=True,
@@ -370,7 +367,7 @@ def stage_publish(ctx: RunContext) -> dict:
 
         # PublishError here: the output root itself is unusable, so there is no staging folder to remove
         with contextlib.suppress(PublishError):
-            shutil.rmtree(stage_dir(Path(ctx.output_root), ctx.period, ctx.run_id), ignore_errors=True)
+            shutil.rmtree(stage_dir(Path(ctx.output_root), ctx.period.slug, ctx.run_id), ignore_errors=True)
         raise
 
 

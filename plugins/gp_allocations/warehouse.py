@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import views
 from .config import sql_dir
-from .errors import PipelineError
 from .extracts import EXTRACTS
 from .ledger import LEVELS, Allocation
 

@@ -9,14 +9,19 @@ from __future__ import annotations
 import logging
 import re
 
-from gp_allocations.config import RunContext, data_dir, default_source, output_root, warehouse_url
+from gp_allocations.config import (
+    OUTPUT_VARIABLE,
+    SOURCE_VARIABLE,
+    RunContext,
+    Settings,
+    resolve_settings,
+)
 from gp_allocations.periods import Period
 
 log = logging.getLogger(__name__)
 
 WAREHOUSE_CONN_ID = "gp_warehouse"
-SOURCE_VARIABLE = "gp_alloc_source"
-OUTPUT_VARIABLE = "gp_alloc_output_root"
+__all__ = ["OUTPUT_VARIABLE", "SOURCE_VARIABLE", "airflow_settings", "run_context_from_airflow"]
 
 
 def sqlalchemy_url_from_connection(uri: str) -> str:
@@ -24,13 +29,13 @@ def sqlalchemy_url_from_connection(uri: str) -> str:
     return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", uri)
 
 
-def _warehouse_url() -> str:
+def _warehouse_url() -> str | None:
     from airflow.sdk import Connection
 
     try:
         conn = Connection.get(WAREHOUSE_CONN_ID)
-    except Exception:  # not configured: the documented default applies
-        return warehouse_url()
+    except Exception:  # not configured: the environment or the documented default applies
+        return None
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host}"
     return sqlalchemy_url_from_connection(conn.get_uri())
@@ -45,23 +50,29 @@ def _variable(key: str, default: str) -> str:
         return default
 
 
+def variable_or_none(key: str) -> str | None:
+    """An Airflow Variable, or None when it is unset or Airflow cannot be asked."""
+    value = _variable(key, "")
+    return value or None
+
+
+def airflow_settings() -> Settings:
+    """Settings as a run sees them: Airflow Variables and the warehouse connection first, then the
+    environment, then the defaults (the one resolution, ``config.resolve_settings``)."""
+    return resolve_settings(variable_or_none, warehouse=_warehouse_url())
+
+
 def run_context_from_airflow(params: dict, run_id: str, run_after) -> RunContext:
-    """Build the run's context: Params first, then Airflow connections/variables, then env defaults."""
+    """The run's context, resolved once (``prepare``): Params, then Airflow settings, then env defaults."""
     period = (params.get("period") or "").strip()
-    period = Period.parse(period).slug if period else Period.containing(run_after.date()).slug
-    price = params.get("price_per_weighted_patient")
-    extracts = params.get("extracts") or None
-    return RunContext(
+    return RunContext.prepare(
         run_id=run_id,
-        period=period,
-        variant=params.get("variant") or "global_sum",
-        parameter_set=params.get("parameter_set") or "carr_hill_2004",
-        price_per_weighted_patient=str(price) if price not in (None, "") else None,
-        source=_variable(SOURCE_VARIABLE, default_source()),
-        extracts=list(extracts) if extracts else None,
-        warehouse_url=_warehouse_url(),
-        output_root=_variable(OUTPUT_VARIABLE, str(output_root())),
-        data_dir=str(data_dir()),
+        period=period or Period.containing(run_after.date()),
+        variant=params.get("variant") or None,
+        parameter_set=params.get("parameter_set") or None,
+        price_per_weighted_patient=params.get("price_per_weighted_patient"),
+        extracts=params.get("extracts") or None,
+        settings=airflow_settings(),
     )
 
 

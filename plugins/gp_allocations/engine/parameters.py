@@ -97,7 +97,7 @@ class ParameterSet:
     sources: tuple[tuple[str, str, str, str, str, str], ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
-        """Every value used, with unit, source and status (AllocationResult.parameters)."""
+        """Every value used, with unit, source and status (Allocation.parameters)."""
         return pd.DataFrame(
             list(self.sources), columns=["parameter", "key", "value", "unit", "source", "status"]
         )

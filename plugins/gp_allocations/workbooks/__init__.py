@@ -35,7 +35,8 @@ _CHANGES = S.has_table("practice_changes")
 SUB_ICB_BOOK: tuple[S.Sheet, ...] = (
     S.Sheet(
         "Summary",
-        "Totals by PCN for each formula variant, change from global sum, and a chart of the change by practice",
+        "Totals by PCN for each formula variant, change from global sum, and a chart of the change by "
+        "practice",
         S.summary,
     ),
     S.Sheet("Contract types", "Totals by contract type (GMS, PMS, APMS)", S.contract_types),

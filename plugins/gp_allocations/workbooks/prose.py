@@ -128,7 +128,8 @@ def notes(allocation: Allocation, run: RunInfo) -> pd.DataFrame:
     rows.append(
         (
             "Validation",
-            f"Inputs {run.validation_status} Great Expectations validation; {run.quarantined_rows} input rows "
+            f"Inputs {run.validation_status} Great Expectations validation; {run.quarantined_rows} input "
+            "rows "
             f"were quarantined. Report: {run.data_docs or MISSING}.",
         )
     )

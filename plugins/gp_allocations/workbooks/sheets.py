@@ -75,7 +75,7 @@ _ADDITIVE_FACTS = (
 class Sheet:
     name: str
     contents: str
-    write: Callable[[Book, "Sheet"], None]
+    write: Callable[[Book, Sheet], None]
     applies: Callable[[Book], bool] = lambda _book: True
 
 
@@ -232,7 +232,8 @@ def practices(book: Book, sheet: Sheet) -> None:
         ws,
         book.st,
         title=f"Practices: {scope}",
-        note=f"One row per practice. Money in pounds; indices against the national average (1.0). {MISSING} = not available.",
+        note="One row per practice. Money in pounds; indices against the national average (1.0). "
+        f"{MISSING} = not available.",
         df=book.practices,
         cols=C.practice_cols(book.variants, national=book.national, paid=book.has_paid),
         name="Practices_table",
@@ -315,7 +316,8 @@ def paid_vs_recomputed(book: Book, sheet: Sheet) -> None:
         book.wb.add_worksheet(sheet.name),
         book.st,
         title="Paid (contracts extract) against this run's recomputation",
-        note="Money in pounds. Differences are recomputed minus paid. Recomputed capitation is the global sum "
+        note="Money in pounds. Differences are recomputed minus paid. Recomputed capitation is the global "
+        "sum "
         "variant at this run's registered lists and parameters; the paid figures are the published year's. "
         "'not_in_run' totals paid practices this run has no registered list for.",
         df=df,
@@ -351,7 +353,8 @@ def payments_equity(book: Book, sheet: Sheet) -> None:
     ws = book.wb.add_worksheet(sheet.name)
     gap = equity[equity["deprivation_quintile"].astype(str) == "gap_q1_minus_q5"]
     gap_text = (
-        f" Most minus least deprived fifth: £{float(gap['payments_gbp_per_weighted'].iloc[0]):,.2f} payments per "
+        f" Most minus least deprived fifth: £{float(gap['payments_gbp_per_weighted'].iloc[0]):,.2f} "
+        "payments per "
         "weighted patient."
         if len(gap)
         else ""
