@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv demo test lint bench pennies sample clean
+.PHONY: venv demo test check lint bench pennies sample clean
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,16 @@ test: venv
 lint: venv
 	$(BIN)/ruff check plugins dags tests scripts
 	$(BIN)/ruff format --check plugins dags tests scripts
+	MYPYPATH=plugins $(BIN)/mypy
+
+# The fast inner loop (about two minutes): lint, then the unit tests of pure code (engine, ledger,
+# aggregates, gates, variants, workbooks, publishing, layouts, money). `make test` runs everything.
+UNIT_TESTS := tests/test_money.py tests/test_periods.py tests/test_engine_allocate.py \
+	tests/test_engine_parameters.py tests/test_engine_reconcile.py tests/test_gates.py tests/test_variant_registry.py \
+	tests/test_layouts.py tests/test_publish.py tests/test_workbooks.py tests/test_practice_changes.py \
+	tests/test_pennies_baseline.py
+check: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(UNIT_TESTS) -k "not real"
 
 # The England-sized behaviour pin of the engine (about two minutes): every practice's pennies, every
 # variant and QOF, against tests/baselines/pennies_england.json. Run before landing an engine change.

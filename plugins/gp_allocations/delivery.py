@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
 from .errors import PublishError
 from .publish import MANIFEST, check_component, sha256_of
@@ -39,7 +40,7 @@ class SmtpSettings:
 
 
 def _message(
-    smtp: SmtpSettings, to: str, entry: dict, manifest: dict, data: bytes, name: str
+    smtp: SmtpSettings, to: str, entry: dict[str, Any], manifest: dict[str, Any], data: bytes, name: str
 ) -> EmailMessage:
     code = entry["sub_icb_code"]
     sub_name = manifest.get("totals", {}).get("sub_icb", {}).get(code, {}).get("name", code)
@@ -60,7 +61,9 @@ def _message(
     return msg
 
 
-def deliver_workbooks(published_dir: Path, recipients: dict[str, str], smtp: SmtpSettings) -> list[dict]:
+def deliver_workbooks(
+    published_dir: Path, recipients: dict[str, str], smtp: SmtpSettings
+) -> list[dict[str, Any]]:
     """E-mail each sub-ICB workbook of a published run to its address; one message per sub-ICB.
 
     Returns one record per sub-ICB workbook: sub_icb_code, file, to, sha256, status ('sent' |
@@ -75,8 +78,8 @@ def deliver_workbooks(published_dir: Path, recipients: dict[str, str], smtp: Smt
         raise PublishError(
             f"recipients given for sub-ICBs with no workbook in this run: {', '.join(unknown)}"
         )
-    outcomes: list[dict] = []
-    pending: list[tuple[dict, EmailMessage]] = []
+    outcomes: list[dict[str, Any]] = []
+    pending: list[tuple[dict[str, Any], EmailMessage]] = []
     for code in sorted(entries):
         entry = entries[code]
         name = check_component(entry["name"], "file name")

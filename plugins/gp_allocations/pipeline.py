@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,12 +22,17 @@ from .errors import ValidationFailed
 from .extracts import EXTRACTS
 from .pull import PulledFile, pull_all, read_pull_records
 
+if TYPE_CHECKING:
+    from .ledger import Allocation
+    from .validation import ValidationReport
+    from .workbooks import RunInfo
+
 log = logging.getLogger(__name__)
 
 _RESULT_DIR = "result"
 
 
-def stage_pull(ctx: RunContext) -> dict:
+def stage_pull(ctx: RunContext) -> dict[str, Any]:
     """Copy every extract into the run's raw area; return what was pulled (for the task log/XCom)."""
     records = pull_all(ctx)
     for r in records:
@@ -43,7 +49,7 @@ def _pulled_by_extract(ctx: RunContext) -> dict[str, list[PulledFile]]:
     return grouped
 
 
-def stage_standardise(ctx: RunContext) -> dict:
+def stage_standardise(ctx: RunContext) -> dict[str, Any]:
     """Recognise each raw file's layout and write the canonical frame as Parquet."""
     from .standardise import standardise
 
@@ -71,7 +77,7 @@ def read_standardised(ctx: RunContext) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def stage_validate(ctx: RunContext) -> dict:
+def stage_validate(ctx: RunContext) -> dict[str, Any]:
     """Run the GX suites and cross-extract checks; errors stop the run before anything is loaded."""
     from .validation import validate
     from .warehouse import make_engine, previous_list_sizes, record_quarantine
@@ -102,7 +108,7 @@ def stage_validate(ctx: RunContext) -> dict:
     }
 
 
-def stage_load(ctx: RunContext) -> dict:
+def stage_load(ctx: RunContext) -> dict[str, Any]:
     """Load the validated frames into the warehouse (one transaction for the period)."""
     from .warehouse import load_period, make_engine
 
@@ -118,7 +124,7 @@ def stage_load(ctx: RunContext) -> dict:
     return counts
 
 
-def stage_compute(ctx: RunContext) -> dict:
+def stage_compute(ctx: RunContext) -> dict[str, Any]:
     """Compute every variant's ledger from the warehouse's core tables; stop on any failed reconciliation
     gate (engine checks, then the marts read back against the engine) before anything is staged."""
     from .checks import enforce, marts_check
@@ -154,24 +160,27 @@ def stage_compute(ctx: RunContext) -> dict:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(kind: str, path: Path, mtime_ns: int):
+def _cached_allocation(path: Path, mtime_ns: int) -> Allocation:
     """Hand-off files read once per process (many mapped publish tasks can share a process);
     keyed on the file's modification time so a rewritten file is read again."""
-    if kind == "result":
-        from .ledger import load_allocation
+    from .ledger import load_allocation
 
-        return load_allocation(path.parent)
+    return load_allocation(path.parent)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_report(path: Path, mtime_ns: int) -> ValidationReport:
     from .validation import ValidationReport
 
     return ValidationReport.from_json(path.read_text())
 
 
-def load_validation_report(ctx: RunContext):
+def load_validation_report(ctx: RunContext) -> ValidationReport:
     path = ctx.validation_dir / "report.json"
-    return _cached("report", path, path.stat().st_mtime_ns)
+    return _cached_report(path, path.stat().st_mtime_ns)
 
 
-def run_info(ctx: RunContext):
+def run_info(ctx: RunContext) -> RunInfo:
     """What the workbooks say about the run: inputs, validation outcome, Data Docs location."""
     from .workbooks import RunInfo
 
@@ -199,15 +208,15 @@ def run_info(ctx: RunContext):
     )
 
 
-def _load_result(ctx: RunContext):
+def _load_result(ctx: RunContext) -> Allocation:
     path = ctx.compute_dir / _RESULT_DIR / "allocation.json"
-    return _cached("result", path, path.stat().st_mtime_ns)
+    return _cached_allocation(path, path.stat().st_mtime_ns)
 
 
 _PUBLISH_BASE = "publish_base.json"
 
 
-def _read_publish_base(ctx: RunContext):
+def _read_publish_base(ctx: RunContext) -> object:
     """The run id ``latest`` pointed at when this run started publishing (None: nothing published yet).
 
     Without the record (a run prepared by older code) no check is made.
@@ -247,7 +256,7 @@ def stage_publish_prepare(ctx: RunContext) -> list[str]:
     return codes
 
 
-def stage_publish_sub_icb(ctx: RunContext, sub_icb_code: str) -> dict:
+def stage_publish_sub_icb(ctx: RunContext, sub_icb_code: str) -> dict[str, Any]:
     """Write one sub-ICB location's workbook into the staging folder."""
     from .publish import stage_dir, stage_sub_icb_workbook
 
@@ -257,7 +266,7 @@ def stage_publish_sub_icb(ctx: RunContext, sub_icb_code: str) -> dict:
     )
 
 
-def stage_publish_national(ctx: RunContext) -> dict:
+def stage_publish_national(ctx: RunContext) -> dict[str, Any]:
     """Write the national summary workbook into the staging folder."""
     from .publish import stage_dir, stage_national_workbook
 
@@ -265,7 +274,7 @@ def stage_publish_national(ctx: RunContext) -> dict:
     return stage_national_workbook(_load_result(ctx), run_info(ctx), staging, period_slug=ctx.period.slug)
 
 
-def _stage_quarantine(ctx: RunContext, staging: Path) -> dict:
+def _stage_quarantine(ctx: RunContext, staging: Path) -> dict[str, Any]:
     """The run's quarantined rows (warnings; errors never publish) go out beside the workbooks."""
     import shutil
 
@@ -279,7 +288,7 @@ def _stage_quarantine(ctx: RunContext, staging: Path) -> dict:
     return file_entry(target, kind="quarantine", rows=rows)
 
 
-def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
+def stage_publish_finalise(ctx: RunContext, files: list[dict[str, Any]]) -> dict[str, Any]:
     """Under the period lock: publish a new version (manifest with ``changes``, one rename, ``latest``
     last), or record 'unchanged' when the content equals the latest run's. Recorded in the warehouse."""
     from .errors import PublishError
@@ -347,7 +356,7 @@ def stage_publish_finalise(ctx: RunContext, files: list[dict]) -> dict:
     }
 
 
-def stage_publish(ctx: RunContext) -> dict:
+def stage_publish(ctx: RunContext) -> dict[str, Any]:
     """All of publishing in one call (the CLI's way; the DAG maps one task per sub-ICB instead).
 
     On failure the run's staging folder is removed (a full disk gets its space back); published runs and
@@ -374,9 +383,9 @@ def stage_publish(ctx: RunContext) -> dict:
 STAGES = (stage_pull, stage_standardise, stage_validate, stage_load, stage_compute, stage_publish)
 
 
-def run_all(ctx: RunContext) -> dict:
+def run_all(ctx: RunContext) -> dict[str, Any]:
     """Every stage in order, as the DAG would run them; returns the publish stage's summary."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for stage in STAGES:
         out = stage(ctx)
     return out

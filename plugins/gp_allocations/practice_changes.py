@@ -29,7 +29,8 @@ MERGER = "possible_merger"
 
 
 def _codes(frame: pd.DataFrame) -> pd.Index:
-    return pd.Index(frame["practice_code"].astype(str).str.strip().unique())
+    codes: pd.Index = pd.Index(frame["practice_code"].astype(str).str.strip().unique(), dtype=str)
+    return codes
 
 
 def _per_practice(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -143,7 +144,8 @@ def _names(given: dict[str, pd.DataFrame]) -> pd.Series:
     if not parts:
         return pd.Series(dtype=str)
     out = pd.concat(parts)
-    return out[~out.index.duplicated()]
+    kept: pd.Series = out[~out.index.duplicated()]
+    return kept
 
 
 def _home_sub_icb(sub_icbs: dict[str, pd.Series]) -> pd.Series:
@@ -151,7 +153,8 @@ def _home_sub_icb(sub_icbs: dict[str, pd.Series]) -> pd.Series:
     if not sub_icbs:
         return pd.Series(dtype=str)
     out = pd.concat(list(sub_icbs.values()))
-    return out[~out.index.duplicated()]
+    kept: pd.Series = out[~out.index.duplicated()]
+    return kept
 
 
 def _postcodes(given: dict[str, pd.DataFrame]) -> pd.Series:
@@ -164,7 +167,8 @@ def _postcodes(given: dict[str, pd.DataFrame]) -> pd.Series:
         return pd.Series(dtype=str)
     out = pd.concat(parts)
     out = out.str.upper().str.replace(" ", "", regex=False)
-    return out[~out.index.duplicated()]
+    kept: pd.Series = out[~out.index.duplicated()]
+    return kept
 
 
 def _mergers(

@@ -97,7 +97,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_entry(path: Path, *, kind: str, rows: int, sub_icb_code: str | None = None) -> dict:
+def file_entry(path: Path, *, kind: str, rows: int, sub_icb_code: str | None = None) -> dict[str, Any]:
     """The manifest entry of one written file: name, sha256, bytes, rows (practice rows), kind."""
     entry = {
         "name": path.name,
@@ -131,7 +131,7 @@ def stage_dir(output_root: Path, period_slug: str, run_id: str) -> Path:
     return path
 
 
-def _os_error(exc: BaseException) -> OSError | None:
+def _os_error(exc: BaseException | None) -> OSError | None:
     """The OSError behind an exception, if any (XlsxWriter wraps 'disk full' in FileCreateError)."""
     seen = 0
     while exc is not None and seen < 5:
@@ -154,7 +154,7 @@ def _reason(exc: OSError) -> str:
 
 def stage_sub_icb_workbook(
     result: Allocation, run: RunInfo, staging: Path, sub_icb_code: str, *, period_slug: str
-) -> dict:
+) -> dict[str, Any]:
     """Write one sub-ICB workbook into the staging folder; return its manifest entry."""
     check_component(sub_icb_code, "sub-ICB code")
     rows = int((result.practices["sub_icb_code"] == sub_icb_code).sum())
@@ -180,7 +180,9 @@ def _write_staged(path: Path, write: Callable[[], None]) -> None:
         ) from exc
 
 
-def stage_national_workbook(result: Allocation, run: RunInfo, staging: Path, *, period_slug: str) -> dict:
+def stage_national_workbook(
+    result: Allocation, run: RunInfo, staging: Path, *, period_slug: str
+) -> dict[str, Any]:
     """Write the national workbook into the staging folder; return its manifest entry."""
     path = _inside(Path(staging), Path(staging) / national_file_name(period_slug))
     _write_staged(path, lambda: write_national_workbook(result, path, run=run))
@@ -208,7 +210,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _records(df: pd.DataFrame | None) -> list[dict]:
+def _records(df: pd.DataFrame | None) -> list[dict[str, Any]]:
     if df is None:
         return []
     return [{str(k): _jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
@@ -254,8 +256,8 @@ def _variant_entries(result: Allocation) -> list[dict[str, Any]]:
 
 
 def build_manifest(
-    result: Allocation, run: RunInfo, files: list[dict], *, period_slug: str, run_id: str
-) -> dict:
+    result: Allocation, run: RunInfo, files: list[dict[str, Any]], *, period_slug: str, run_id: str
+) -> dict[str, Any]:
     """The run's manifest: files, parameters, variants, envelopes, totals, inputs. No wall-clock time."""
     inputs = sorted(
         ({str(k): _jsonable(v) for k, v in item.items()} for item in run.inputs),
@@ -288,7 +290,7 @@ def build_manifest(
     }
 
 
-def manifest_bytes(manifest: dict) -> bytes:
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     """Canonical bytes of a manifest: sorted keys, two-space indent, UTF-8, final newline."""
     return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -306,7 +308,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _check_staged_files(staging: Path, manifest: dict) -> None:
+def _check_staged_files(staging: Path, manifest: dict[str, Any]) -> None:
     for entry in manifest.get("files", []):
         path = _inside(staging, staging / check_component(entry["name"], "file name"))
         if not path.is_file():
@@ -373,12 +375,13 @@ def period_lock(
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def read_manifest(run_dir: Path | None) -> dict | None:
+def read_manifest(run_dir: Path | None) -> dict[str, Any] | None:
     """The manifest of a published run folder, or None if there is none (or it is unreadable)."""
     if run_dir is None:
         return None
     try:
-        return json.loads((Path(run_dir) / MANIFEST).read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads((Path(run_dir) / MANIFEST).read_text(encoding="utf-8"))
+        return manifest
     except (OSError, ValueError):
         return None
 
@@ -387,7 +390,7 @@ _RUN_SPECIFIC_INPUT_KEYS = ("fetched_at", "source")
 _RUN_SPECIFIC_FILE_KEYS = ("sha256", "bytes")  # workbooks embed the run id, so their bytes always differ
 
 
-def manifest_content(manifest: dict) -> dict:
+def manifest_content(manifest: dict[str, Any]) -> dict[str, Any]:
     """What a run published, without what is specific to the run: run id, ``changes``, input fetch times
     and sources, the Data Docs location, and the workbooks' bytes/SHA-256 (``results_sha256`` covers
     their figures). Two runs with equal content published the same numbers from the same inputs."""
@@ -404,12 +407,14 @@ def manifest_content(manifest: dict) -> dict:
     return content
 
 
-def content_sha256(manifest: dict) -> str:
+def content_sha256(manifest: dict[str, Any]) -> str:
     """SHA-256 of ``manifest_content`` in canonical JSON."""
     return hashlib.sha256(manifest_bytes(manifest_content(manifest))).hexdigest()
 
 
-def manifest_changes(previous: dict | None, current: dict, previous_run_id: str | None) -> dict:
+def manifest_changes(
+    previous: dict[str, Any] | None, current: dict[str, Any], previous_run_id: str | None
+) -> dict[str, Any]:
     """What changed since the run this one replaces: inputs by SHA-256, totals per sub-ICB per variant,
     parameters. With no previous run, every list is empty and ``previous_run_id`` is None."""
     changes: dict[str, Any] = {
@@ -423,7 +428,7 @@ def manifest_changes(previous: dict | None, current: dict, previous_run_id: str 
     if previous is None:
         return changes
 
-    def by_file(m: dict) -> dict[tuple[str, str], dict]:
+    def by_file(m: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
         return {(str(i.get("extract")), str(i.get("file"))): i for i in m.get("inputs", [])}
 
     old, new = by_file(previous), by_file(current)
@@ -472,11 +477,11 @@ class FinaliseOutcome:
 
     status: str
     directory: Path  # the new run, or (unchanged) the earlier run with the same content
-    manifest: dict
+    manifest: dict[str, Any]
     previous_run_id: str | None
 
 
-def _without_changes(manifest: dict) -> dict:
+def _without_changes(manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in manifest.items() if k != "changes"}
 
 
@@ -490,7 +495,7 @@ def finalise_run(
     output_root: Path,
     period_slug: str,
     run_id: str,
-    manifest: dict,
+    manifest: dict[str, Any],
     *,
     skip_unchanged: bool = True,
     expected_latest: Any = ANY_LATEST,
@@ -518,7 +523,12 @@ def finalise_run(
         _inside(root / STAGING, staging)
         _check_staged_files(staging, manifest)
         previous = read_manifest(period_dir / latest_name) if latest_name else None
-        if skip_unchanged and previous is not None and content_sha256(previous) == content_sha256(manifest):
+        if (
+            skip_unchanged
+            and latest_name is not None
+            and previous is not None
+            and content_sha256(previous) == content_sha256(manifest)
+        ):
             shutil.rmtree(staging, ignore_errors=True)
             return FinaliseOutcome("unchanged", period_dir / latest_name, previous, latest_name)
         if expected_latest is not ANY_LATEST and latest_name != expected_latest:
@@ -535,7 +545,12 @@ def finalise_run(
 
 
 def _accept_retry(
-    staging: Path, final: Path, period_dir: Path, run_name: str, latest_name: str | None, manifest: dict
+    staging: Path,
+    final: Path,
+    period_dir: Path,
+    run_name: str,
+    latest_name: str | None,
+    manifest: dict[str, Any],
 ) -> FinaliseOutcome:
     """``final`` exists: accept it only if it is this very run (a retry after the rename succeeded)."""
     existing = read_manifest(final)
@@ -560,7 +575,7 @@ def _move_into_place(
     final: Path,
     period_dir: Path,
     run_name: str,
-    manifest: dict,
+    manifest: dict[str, Any],
     period_slug: str,
     run_id: str,
     latest_name: str | None,

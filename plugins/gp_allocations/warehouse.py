@@ -12,6 +12,7 @@ import io
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import views
 from .config import sql_dir
+from .errors import PipelineError
 from .extracts import EXTRACTS
 from .ledger import LEVELS, Allocation
 
@@ -34,7 +36,7 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:  # pragma: no cover - trivial
             cur = dbapi_connection.cursor()
             cur.execute("PRAGMA foreign_keys = ON")
             cur.execute("PRAGMA journal_mode = WAL")
@@ -65,7 +67,7 @@ def layer_files(layer: str, dialect: str) -> list[Path]:
     return [sql_file(f"{layer}/{b}.sql", dialect) for b in bases]
 
 
-def run_layer(conn: Connection, layer: str, params: dict | None = None) -> None:
+def run_layer(conn: Connection, layer: str, params: dict[str, Any] | None = None) -> None:
     for path in layer_files(layer, conn.dialect.name):
         run_file(conn, path, params)
 
@@ -75,11 +77,11 @@ def query_file(name: str, dialect: str) -> Path:
     return sql_file(f"queries/{name}.sql", dialect)
 
 
-def run_query(conn: Connection, name: str, params: dict | None = None) -> None:
+def run_query(conn: Connection, name: str, params: dict[str, Any] | None = None) -> None:
     run_file(conn, query_file(name, conn.dialect.name), params)
 
 
-def run_file(conn: Connection, path: Path, params: dict | None = None) -> None:
+def run_file(conn: Connection, path: Path, params: dict[str, Any] | None = None) -> None:
     for stmt in statements(path):
         bound = {k: v for k, v in (params or {}).items() if f":{k}" in stmt}
         conn.execute(sa.text(stmt), bound)
@@ -103,13 +105,21 @@ def _pg_copy(conn: Connection, table: str, frame: pd.DataFrame) -> None:
     buffer = io.BytesIO()
     table_data = pa.Table.from_pandas(frame, preserve_index=False)
     pa_csv.write_csv(table_data, buffer, pa_csv.WriteOptions(include_header=False))
-    raw = conn.connection.driver_connection
+    raw = _driver(conn)
     columns = ", ".join(frame.columns)
     view = buffer.getbuffer()
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as cp:
         for start in range(0, len(view), 1 << 20):
             cp.write(view[start : start + (1 << 20)])
     view.release()
+
+
+def _driver(conn: Connection) -> Any:
+    """The DBAPI connection under a SQLAlchemy connection (COPY and fast reads use it)."""
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise PipelineError("the warehouse connection is closed")
+    return driver
 
 
 def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> None:
@@ -122,7 +132,7 @@ def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> None:
     cols = list(frame.columns)
     stmt = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
     rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-    cur = conn.connection.driver_connection.cursor()
+    cur = _driver(conn).cursor()
     cur.executemany(stmt, rows)
     cur.close()
 
@@ -152,7 +162,7 @@ def load_period(
     period: str,
     run_id: str,
     frames: dict[str, pd.DataFrame],
-    files: Iterable[dict],
+    files: Iterable[dict[str, Any]],
 ) -> dict[str, int]:
     """Replace the period's staging and core rows with these frames, in one transaction.
 
@@ -207,7 +217,7 @@ def _rows_per_file(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, int]]
 _NAMED_PARAM = re.compile(r"(?<!:):(\w+)")
 
 
-def fetch_frame(conn: Connection, stmt: str, params: dict) -> pd.DataFrame:
+def fetch_frame(conn: Connection, stmt: str, params: dict[str, Any]) -> pd.DataFrame:
     """Run a read query on the DBAPI cursor and build the frame from its rows.
 
     Millions of rows come back here (registrations by LSOA); skipping SQLAlchemy's per-row result
@@ -216,7 +226,7 @@ def fetch_frame(conn: Connection, stmt: str, params: dict) -> pd.DataFrame:
     """
     if conn.dialect.name != "sqlite":
         stmt = _NAMED_PARAM.sub(r"%(\1)s", stmt)
-    cursor = conn.connection.driver_connection.cursor()
+    cursor = _driver(conn).cursor()
     try:
         cursor.execute(stmt, params)
         columns = [d[0] for d in cursor.description]

@@ -92,11 +92,12 @@ def practice_scores(
         "welsh": "Welsh LSOA codes (W...)",
         "unknown_code": "unknown / non-LSOA codes (e.g. NO2011, CLOSED)",
     }
-    for row in coverage.itertuples():
-        if row.lsoa_class != "scored" and row.rows:
+    for c in cov_rows:
+        if c["lsoa_class"] != "scored" and c["rows"]:
             notes.append(
-                f"deprivation: {row.rows} practice-LSOA rows, {row.patients} patients, in {row.lsoa_codes} "
-                f"{labels[row.lsoa_class]}: kept on the practices' lists, left out of their scores"
+                f"deprivation: {c['rows']} practice-LSOA rows, {c['patients']} patients, in "
+                f"{c['lsoa_codes']} "
+                f"{labels[str(c['lsoa_class'])]}: kept on the practices' lists, left out of their scores"
             )
     unscored = int(scores["imd_score"].isna().sum())
     if unscored:

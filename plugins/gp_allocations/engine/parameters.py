@@ -333,10 +333,10 @@ def load_parameter_set(name: str, financial_year: str, *, directory: Path | None
     return params
 
 
-def list_parameter_sets(directory: Path | None = None) -> list[dict]:
+def list_parameter_sets(directory: Path | None = None) -> list[dict[str, Any]]:
     """Every parameter file found: name, financial_year, title, path, valid, error, statuses."""
     base = Path(directory) if directory is not None else parameters_dir()
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for path in sorted(base.glob("*/*.yaml")):
         row: dict[str, Any] = {
             "name": path.parent.name,

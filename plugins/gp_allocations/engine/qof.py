@@ -64,7 +64,7 @@ def prevalence_adjusted(
     ind = indicators.drop_duplicates("indicator_code").set_index("indicator_code")
     i_codes, i_uniques = pd.factorize(ach["indicator_code"])
     mapped_u = ind.index.get_indexer(i_uniques) >= 0
-    group_u = group_index.get_indexer(ind["group_code"].reindex(i_uniques))
+    group_u = group_index.get_indexer(pd.Index(ind["group_code"].reindex(i_uniques)))
     domain_u = ind["domain_code"].reindex(i_uniques).astype("str").str.strip().str.upper().to_numpy()
     # prevalence-weighted: clinical domain and the group has a register in the prevalence file
     weighted_u = (domain_u == "CL") & (group_u >= 0)
@@ -76,7 +76,7 @@ def prevalence_adjusted(
 
     reg = pd.to_numeric(prevalence["register"], errors="coerce").to_numpy(dtype=float)
     size = pd.to_numeric(prevalence["practice_list_size"], errors="coerce").to_numpy(dtype=float)
-    gid = group_index.get_indexer(prevalence["group_code"])
+    gid = group_index.get_indexer(pd.Index(prevalence["group_code"]))
     g_reg = np.bincount(gid, weights=np.nan_to_num(reg), minlength=len(group_index))
     g_size = np.bincount(gid, weights=np.nan_to_num(size), minlength=len(group_index))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -40,7 +40,7 @@ class Book:
         grouping, code = ("sub_icb", self.sub_icb) if self.sub_icb else ("england", None)
         table = views.summary_table(self.allocation, grouping, facts=_ADDITIVE_FACTS)
         row = table[table["code"] == code] if code else table
-        self.scope_totals = row.iloc[0].to_dict()
+        self.scope_totals = {str(k): v for k, v in row.iloc[0].to_dict().items()}
         paid = self.practices.get("difference_from_paid_pence")
         if paid is not None:
             self.scope_totals["difference_from_paid_pence"] = (
@@ -92,11 +92,11 @@ def summary(book: Book, sheet: Sheet) -> None:
     ws = book.wb.add_worksheet(sheet.name)
     if book.national:
         table = views.summary_table(book.allocation, "region")
-        keys = [C.Col("Region code", "code", width=12), C.Col("Region name", "name", width=28)]
+        keys = [Col("Region code", "code", width=12), Col("Region name", "name", width=28)]
         title, note = "Summary by NHS England region", "Totals by region for each formula variant."
     else:
         table = views.summary_table(book.allocation, "sub_icb_pcn", book.sub_icb)
-        keys = [C.Col("PCN code", "code", width=12), C.Col("PCN name", "name", width=28)]
+        keys = [Col("PCN code", "code", width=12), Col("PCN name", "name", width=28)]
         name = book.scope_totals["name"]
         title, note = f"Summary by primary care network: {name}", "Totals by PCN for each formula variant."
     cols = C.summary_cols(keys, book.variants)
@@ -178,7 +178,7 @@ def contract_types(book: Book, sheet: Sheet) -> None:
         title="Totals by contract type",
         note="Money in pounds; change is against the global sum.",
         df=table,
-        cols=C.summary_cols([C.Col("Contract type", "code", width=12)], book.variants),
+        cols=C.summary_cols([Col("Contract type", "code", width=12)], book.variants),
         name="Contract_types_table",
         freeze_cols=1,
         totals=book.scope_totals,
@@ -311,6 +311,8 @@ def reconciliation(book: Book, sheet: Sheet) -> None:
 
 def paid_vs_recomputed(book: Book, sheet: Sheet) -> None:
     df = views.paid_reconciliation(book.allocation, book.sub_icb)
+    if df is None:  # the sheet applies only when a contracts extract was given
+        raise ValueError("no contracts extract: no paid reconciliation")
     write_table(
         book.wb,
         book.wb.add_worksheet(sheet.name),

@@ -128,7 +128,7 @@ def _write_cell(ws: Worksheet, row: int, col: int, kind: str, value: Any, st: St
         ws.write_number(row, col, _cell_value(kind, value), st.kinds[kind])
 
 
-def _column_values(df: pd.DataFrame, col: Col) -> list:
+def _column_values(df: pd.DataFrame, col: Col) -> list[Any]:
     if callable(col.key):
         return list(col.key(df))
     return list(df[col.key]) if col.key in df.columns else [None] * len(df)
@@ -271,7 +271,7 @@ def bar_chart(
             }
         )
     chart.set_title({"name": title, "name_font": {"size": 11, "bold": True}})
-    axis = {
+    axis: dict[str, Any] = {
         "name": y_title,
         "num_format": "£#,##0",
         "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
