@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from _canonical import canonical_frames
 from gp_allocations.config import sql_dir
 from gp_allocations.extracts import EXTRACTS
-from gp_allocations.warehouse import create_schema, load_period, make_engine, read_compute_inputs, statements
+from gp_allocations.warehouse import create_schema, load_period, make_engine, read_compute_inputs
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -173,7 +173,12 @@ def test_hierarchy_history_keeps_moves_and_mergers_by_effective_date(engine) -> 
         as_of = lambda day: {  # noqa: E731
             r[0]: (r[1], r[3])
             for r in conn.execute(
-                sa.text(statements(sql_dir() / "queries" / "membership_at.sql")[0]), {"as_of": day}
+                sa.text(
+                    "SELECT practice_code, pcn_code, sub_icb_code, icb_code, region_code, effective_from,"
+                    " effective_to FROM core_practice_membership WHERE effective_from <= :as_of"
+                    " AND (effective_to IS NULL OR effective_to > :as_of) ORDER BY practice_code"
+                ),
+                {"as_of": day},
             )
         }
         before, after = as_of("2025-08-01"), as_of("2025-11-01")

@@ -305,5 +305,3 @@ EXTRACT_ALTERNATIVES: dict[str, tuple[str, ...]] = {
 AGE_BANDS_5: tuple[str, ...] = (*(f"{a}_{a + 4}" for a in range(0, 95, 5)), "95+")
 
 SEXES: tuple[str, ...] = ("MALE", "FEMALE")
-
-CONTRACT_TYPES: tuple[str, ...] = ("GMS", "PMS", "APMS")

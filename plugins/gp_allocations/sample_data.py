@@ -59,7 +59,7 @@ _REGION_POSTCODES = {
     "Y63": ("TS", "NE", "LS", "S", "HU", "YO", "DL", "BD"),
 }
 
-# Published prices used to make payments plausible (see docs domain.md A4 and D). Years not listed
+# Published prices used to make payments plausible (the prices in include/parameters). Years not listed
 # use the nearest listed year.
 GLOBAL_SUM_PRICE = {2015: 76.14, 2016: 80.59, 2023: 104.73, 2024: 112.50, 2025: 123.34, 2026: 130.07}
 OOH_DEDUCTION = 0.0475

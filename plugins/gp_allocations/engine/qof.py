@@ -1,4 +1,5 @@
-"""QOF payment per practice (domain.md D), in pennies rounded half up once per practice.
+"""QOF payment per practice (QOF guidance: points x pounds per point x list adjustment x APDF), in
+pennies rounded half up once per practice.
 
 Prevalence-adjusted path (achievement + prevalence + indicator mapping given), per indicator:
     points x pence/point x (practice list / national average list) x APDF
