@@ -61,6 +61,22 @@ def detect_practice_changes(extracts: dict[str, pd.DataFrame]) -> pd.DataFrame:
     home = _home_sub_icb(sub_icbs)
 
     listing = [n for n in LISTING_EXTRACTS if n in given]
+    rows += _missing_rows(given, listing)
+    rows += _moved_rows(sub_icbs)
+    rows += _closed_rows(given, listing)
+
+    rows = [r for r in rows if len(r)]
+    if not rows:
+        return pd.DataFrame(columns=CHANGE_COLUMNS)
+    out = pd.concat(rows, ignore_index=True)
+    out["practice_name"] = out["practice_code"].map(names).fillna("")
+    out["sub_icb_code"] = out["practice_code"].map(home).fillna("")
+    out = out.sort_values(["change", "practice_code"], kind="mergesort").reset_index(drop=True)
+    return out[CHANGE_COLUMNS]
+
+
+def _missing_rows(given: dict[str, pd.DataFrame], listing: list[str]) -> list[pd.DataFrame]:
+    rows: list[pd.DataFrame] = []
     if len(listing) >= 2:
         codes = {n: _codes(given[n]) for n in listing}
         everyone = pd.Index(sorted(set().union(*codes.values())))
@@ -80,7 +96,11 @@ def detect_practice_changes(extracts: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 )
             )
             rows.append(_mergers(given, partial, listing, codes))
+    return rows
 
+
+def _moved_rows(sub_icbs: dict[str, pd.Series]) -> list[pd.DataFrame]:
+    rows: list[pd.DataFrame] = []
     if len(sub_icbs) >= 2:
         table = pd.DataFrame(sub_icbs)
         known = table.notna().sum(axis=1) >= 2
@@ -100,7 +120,11 @@ def detect_practice_changes(extracts: dict[str, pd.DataFrame]) -> pd.DataFrame:
                     }
                 )
             )
+    return rows
 
+
+def _closed_rows(given: dict[str, pd.DataFrame], listing: list[str]) -> list[pd.DataFrame]:
+    rows: list[pd.DataFrame] = []
     if "ods_practices" in given and listing:
         ods = given["ods_practices"].drop_duplicates("practice_code")
         status = ods["status_code"].astype(str).str.strip().str.upper()
@@ -124,15 +148,7 @@ def detect_practice_changes(extracts: dict[str, pd.DataFrame]) -> pd.DataFrame:
                     }
                 )
             )
-
-    rows = [r for r in rows if len(r)]
-    if not rows:
-        return pd.DataFrame(columns=CHANGE_COLUMNS)
-    out = pd.concat(rows, ignore_index=True)
-    out["practice_name"] = out["practice_code"].map(names).fillna("")
-    out["sub_icb_code"] = out["practice_code"].map(home).fillna("")
-    out = out.sort_values(["change", "practice_code"], kind="mergesort").reset_index(drop=True)
-    return out[CHANGE_COLUMNS]
+    return rows
 
 
 def _names(given: dict[str, pd.DataFrame]) -> pd.Series:

@@ -67,21 +67,8 @@ def compute_allocations(
             rule="run-parameter",
         )
     qof = steps.qof(inputs, plist.registered, params)
-    ledger = pd.concat(
-        [
-            *(steps.pennies(v, plist.practices) for v in computed.computed.values()),
-            steps.qof_lines(qof, names),
-        ],
-        ignore_index=True,
-    )
+    ledger, weights = _ledger(computed, qof, plist.practices)
     practices = _facts(ident, plist, comps, dep, qof, paid)
-    weights = pd.concat(
-        [
-            pd.DataFrame({"practice_code": plist.practices, "variant": v.name, "weighted_list": v.weighted})
-            for v in computed.computed.values()
-        ],
-        ignore_index=True,
-    )
     capitation_lines = {n for n, line in LINES.items() if line.capitation}
     notes = [
         *parms.notes,
@@ -105,7 +92,7 @@ def compute_allocations(
         selected_variant=selected_variant,
         practices=practices,
         ledger=ledger,
-        weights=weights.reset_index(drop=True),
+        weights=weights,
         variant_table=_variant_table(computed),
         envelopes=_envelopes(computed),
         totals=aggregate(practices, ledger, weights, capitation_lines),
@@ -118,6 +105,27 @@ def compute_allocations(
     )
     allocation.checks = engine_checks(allocation)
     return allocation
+
+
+def _ledger(
+    computed: steps.Variants, qof: steps.Qof, practices: pd.Index
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ledger (every variant's capitation lines, then QOF) and the weighted lists, long."""
+    results = list(computed.computed.values())
+    ledger = pd.concat(
+        [*(steps.pennies(v, practices) for v in results), steps.qof_lines(qof, [v.name for v in results])],
+        ignore_index=True,
+    )
+    weights = pd.concat(
+        [
+            pd.DataFrame(
+                {"practice_code": practices, "variant": v.name, "weighted_list": v.weighted.to_numpy()}
+            )
+            for v in results
+        ],
+        ignore_index=True,
+    )
+    return ledger, weights
 
 
 def _facts(

@@ -29,6 +29,25 @@ def _classify(codes: pd.Index, scored: np.ndarray) -> np.ndarray:
     return np.where(scored, 0, np.where(english, 1, np.where(welsh, 2, 3)))
 
 
+def _coverage(
+    cls: np.ndarray, pat: np.ndarray, pos: np.ndarray, codes: np.ndarray, n: int, n_codes: int
+) -> list[dict[str, object]]:
+    """Rows, patients, practices and distinct codes per LSOA class."""
+    rows: list[dict[str, object]] = []
+    for k, name in enumerate(LSOA_CLASSES):
+        mask = cls == k
+        rows.append(
+            {
+                "lsoa_class": name,
+                "rows": int(mask.sum()),
+                "patients": int(pat[mask].sum()),
+                "practices": int((np.bincount(pos[mask], minlength=n) > 0).sum()),
+                "lsoa_codes": int((np.bincount(codes[mask], minlength=n_codes) > 0).sum()),
+            }
+        )
+    return rows
+
+
 def practice_scores(
     capitation_lsoa: pd.DataFrame,
     deprivation_lsoa: pd.DataFrame,
@@ -73,18 +92,7 @@ def practice_scores(
             },
             index=practices,
         )
-    cov_rows = []
-    for k, name in enumerate(LSOA_CLASSES):
-        mask = cls == k
-        cov_rows.append(
-            {
-                "lsoa_class": name,
-                "rows": int(mask.sum()),
-                "patients": int(pat[mask].sum()),
-                "practices": int((np.bincount(pos[mask], minlength=n) > 0).sum()),
-                "lsoa_codes": int((np.bincount(codes[mask], minlength=len(uniques)) > 0).sum()),
-            }
-        )
+    cov_rows = _coverage(cls, pat, pos, codes, n, len(uniques))
     coverage = pd.DataFrame(cov_rows)
     notes: list[str] = []
     labels = {

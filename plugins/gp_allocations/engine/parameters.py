@@ -184,7 +184,7 @@ def _read_table(path: Path, key: str, file_name: str) -> dict[str, float]:
     return out
 
 
-def _parse(path: Path) -> ParameterSet:
+def _document(path: Path) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -194,7 +194,12 @@ def _parse(path: Path) -> ParameterSet:
     for key in ("name", "title", "financial_year", "formula", "parameters"):
         if doc.get(key) in (None, "", {}):
             raise _fail(path, key, "missing")
-    formula = doc["formula"]
+    if not isinstance(doc["parameters"], dict):
+        raise _fail(path, "parameters", "must be a mapping")
+    return doc
+
+
+def _components(path: Path, formula: Any) -> tuple[str, ...]:
     if not isinstance(formula, dict) or not formula.get("components"):
         raise _fail(path, "formula.components", "missing")
     _source(path, "formula", formula)
@@ -206,10 +211,10 @@ def _parse(path: Path) -> ParameterSet:
         raise _fail(path, "formula.components", "age_sex must be a component")
     if "additional_needs" in components and "deprivation" in components:
         raise _fail(path, "formula.components", "additional_needs and deprivation are alternatives")
+    return components
 
-    params = doc["parameters"]
-    if not isinstance(params, dict):
-        raise _fail(path, "parameters", "must be a mapping")
+
+def _check_keys(path: Path, params: dict[str, Any], components: tuple[str, ...]) -> None:
     needed = list(_ALWAYS) + [_BY_COMPONENT[c] for c in components if c in _BY_COMPONENT]
     if "market_forces" in components:
         needed.append("market_forces_staff_cost_share")
@@ -221,77 +226,96 @@ def _parse(path: Path) -> ParameterSet:
     if extra:
         raise _fail(path, "parameters", f"unknown entries {extra}")
 
-    rows: list[tuple[str, str, str, str, str, str]] = []
-    scalars: dict[str, Decimal] = {}
-    mappings: dict[str, dict[str, Decimal]] = {}
-    for key, entry in params.items():
-        if not isinstance(entry, dict):
-            raise _fail(path, f"parameters.{key}", "must be a mapping with value/values and source")
-        where, status = _source(path, f"parameters.{key}", entry)
-        unit = str(entry.get("unit") or "")
-        if "values" in entry:
-            pairs = _flatten(path, f"parameters.{key}", entry["values"])
-            mappings[key] = dict(pairs)
-        elif "value" in entry:
-            pairs = [("", _number(path, f"parameters.{key}", entry["value"]))]
-            scalars[key] = pairs[0][1]
-        else:
-            raise _fail(path, f"parameters.{key}", "value is missing (needs value: or values:)")
-        rows.extend((key, sub, str(val), unit, where, status) for sub, val in pairs)
 
-    def scalar(key: str) -> Decimal:
-        if key not in scalars:
-            raise _fail(path, f"parameters.{key}", "needs a single value:")
-        return scalars[key]
+class _Entries:
+    """The file's entries read once: single values, mappings, and one sourced row per value."""
 
-    def mapping(key: str, required: tuple[str, ...]) -> dict[str, Decimal]:
-        got = mappings.get(key)
+    def __init__(self, path: Path, params: dict[str, Any]) -> None:
+        self.path = path
+        self.rows: list[tuple[str, str, str, str, str, str]] = []
+        self.scalars: dict[str, Decimal] = {}
+        self.mappings: dict[str, dict[str, Decimal]] = {}
+        for key, entry in params.items():
+            if not isinstance(entry, dict):
+                raise _fail(path, f"parameters.{key}", "must be a mapping with value/values and source")
+            where, status = _source(path, f"parameters.{key}", entry)
+            unit = str(entry.get("unit") or "")
+            if "values" in entry:
+                pairs = _flatten(path, f"parameters.{key}", entry["values"])
+                self.mappings[key] = dict(pairs)
+            elif "value" in entry:
+                pairs = [("", _number(path, f"parameters.{key}", entry["value"]))]
+                self.scalars[key] = pairs[0][1]
+            else:
+                raise _fail(path, f"parameters.{key}", "value is missing (needs value: or values:)")
+            self.rows.extend((key, sub, str(val), unit, where, status) for sub, val in pairs)
+
+    def scalar(self, key: str) -> Decimal:
+        if key not in self.scalars:
+            raise _fail(self.path, f"parameters.{key}", "needs a single value:")
+        return self.scalars[key]
+
+    def mapping(self, key: str, required: tuple[str, ...]) -> dict[str, Decimal]:
+        got = self.mappings.get(key)
         if got is None:
-            raise _fail(path, f"parameters.{key}", "needs values:")
+            raise _fail(self.path, f"parameters.{key}", "needs values:")
         missing = [k for k in required if k not in got]
         if missing:
-            raise _fail(path, f"parameters.{key}", f"value is missing for {missing}")
+            raise _fail(self.path, f"parameters.{key}", f"value is missing for {missing}")
         return got
 
-    weights_raw = mapping(
-        "age_sex_weights", tuple(f"{s}.{b}" for s in ("MALE", "FEMALE") for b in CARR_HILL_BANDS)
-    )
-    weights = {(s, b): float(weights_raw[f"{s}.{b}"]) for s in ("MALE", "FEMALE") for b in CARR_HILL_BANDS}
+
+def _weights(path: Path, e: _Entries) -> dict[tuple[str, str], float]:
+    raw = e.mapping("age_sex_weights", tuple(f"{s}.{b}" for s in ("MALE", "FEMALE") for b in CARR_HILL_BANDS))
+    weights = {(s, b): float(raw[f"{s}.{b}"]) for s in ("MALE", "FEMALE") for b in CARR_HILL_BANDS}
     if any(w <= 0 for w in weights.values()):
         raise _fail(path, "parameters.age_sex_weights", "weights must be positive")
+    return weights
 
+
+def _component_values(
+    path: Path, params: dict[str, Any], e: _Entries, components: tuple[str, ...]
+) -> dict[str, Any]:
+    """The values of the formula's optional components (and the IMD quintile uplifts)."""
     kwargs: dict[str, Any] = {}
     if "additional_needs" in components:
-        an = mapping("additional_needs", ("constant", "slli", "smr_under_65"))
+        an = e.mapping("additional_needs", ("constant", "slli", "smr_under_65"))
         kwargs["additional_needs"] = {k: float(v) for k, v in an.items()}
     if "list_turnover" in components:
-        kwargs["list_turnover_weight"] = float(scalar("list_turnover_weight"))
+        kwargs["list_turnover_weight"] = float(e.scalar("list_turnover_weight"))
     if "care_homes" in components:
-        kwargs["care_home_weight"] = float(scalar("care_home_weight"))
+        kwargs["care_home_weight"] = float(e.scalar("care_home_weight"))
     for comp in ("market_forces", "rurality"):
         if comp in components:
-            kwargs[f"{comp}_default"] = float(mapping(comp, ("default",))["default"])
-            entry = params[comp]
+            kwargs[f"{comp}_default"] = float(e.mapping(comp, ("default",))["default"])
             table: dict[str, float] = {}
-            if entry.get("table_file"):
-                table.update(_read_table(path, f"parameters.{comp}", str(entry["table_file"])))
-            table.update({k: float(v) for k, v in mappings[comp].items() if k.startswith("table.")})
+            if params[comp].get("table_file"):
+                table.update(_read_table(path, f"parameters.{comp}", str(params[comp]["table_file"])))
+            table.update({k: float(v) for k, v in e.mappings[comp].items() if k.startswith("table.")})
             kwargs[f"{comp}_table"] = {k.removeprefix("table."): v for k, v in table.items()}
     if "market_forces" in components:
-        share = float(scalar("market_forces_staff_cost_share"))
+        share = float(e.scalar("market_forces_staff_cost_share"))
         if not 0 <= share <= 1:
             raise _fail(path, "parameters.market_forces_staff_cost_share", "must be between 0 and 1")
         kwargs["market_forces_staff_cost_share"] = share
     if "imd_quintile_uplifts" in params:
-        up = mapping("imd_quintile_uplifts", ("1", "2", "3", "4", "5"))
+        up = e.mapping("imd_quintile_uplifts", ("1", "2", "3", "4", "5"))
         kwargs["imd_quintile_uplifts"] = {int(k): float(v) for k, v in up.items()}
         if any(v <= 0 for v in kwargs["imd_quintile_uplifts"].values()):
             raise _fail(path, "parameters.imd_quintile_uplifts", "uplifts must be positive")
+    return kwargs
 
-    ooh = scalar("out_of_hours_deduction")
+
+def _parse(path: Path) -> ParameterSet:
+    doc = _document(path)
+    components = _components(path, doc["formula"])
+    params = doc["parameters"]
+    _check_keys(path, params, components)
+    e = _Entries(path, params)
+    ooh = e.scalar("out_of_hours_deduction")
     if not Decimal(0) <= ooh < Decimal(1):
         raise _fail(path, "parameters.out_of_hours_deduction", "must be a share between 0 and 1")
-    avg_list = scalar("qof_national_average_list_size")
+    avg_list = e.scalar("qof_national_average_list_size")
     if avg_list <= 0:
         raise _fail(path, "parameters.qof_national_average_list_size", "must be positive")
     return ParameterSet(
@@ -300,14 +324,14 @@ def _parse(path: Path) -> ParameterSet:
         financial_year=str(doc["financial_year"]),
         path=path,
         components=components,
-        age_sex_weights=weights,
-        price_per_weighted_patient=scalar("price_per_weighted_patient"),
+        age_sex_weights=_weights(path, e),
+        price_per_weighted_patient=e.scalar("price_per_weighted_patient"),
         out_of_hours_deduction=ooh,
-        deprivation_elasticity=float(scalar("deprivation_elasticity")),
-        qof_pounds_per_point=scalar("qof_pounds_per_point"),
+        deprivation_elasticity=float(e.scalar("deprivation_elasticity")),
+        qof_pounds_per_point=e.scalar("qof_pounds_per_point"),
         qof_national_average_list_size=int(avg_list),
-        sources=tuple(rows),
-        **kwargs,
+        sources=tuple(e.rows),
+        **_component_values(path, params, e, components),
     )
 
 
