@@ -165,10 +165,12 @@ def _stage(name: str, ctx: dict):
 )
 def gp_allocations_nightly():
     @task(
-        doc_md="Works out this run's **period** (the Param, else the quarter of the run date) and its "
-        "settings: extract source (Variable `gp_alloc_source`), warehouse (connection `gp_warehouse`), "
-        "output folder (Variable `gp_alloc_output_root`). Every later task reads this, so a retry of "
-        "any one task works on exactly the same inputs."
+        doc_md="Resolves this run's context once: the **period** (the Param, else the quarter of the run "
+        "date), the variant (from the registry), the parameter set and its file for the year, the price "
+        "(a Decimal), the extracts, and every location: each extract's source (Variables "
+        "`gp_alloc_source`, `gp_alloc_source_<extract>`), the warehouse (connection `gp_warehouse`), the "
+        "output folder (Variable `gp_alloc_output_root`). A bad choice fails here, naming it. Every later "
+        "task reads this, so a retry of any one task works on exactly the same settings."
     )
     def prepare() -> dict:
         return _ctx()
