@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv demo test check lint bench pennies sample clean
+.PHONY: venv demo test check lint bench pennies sample clean screenshots
 
 venv: $(VENV)/.installed
 
@@ -45,6 +45,10 @@ pennies: venv
 bench: venv
 	$(BIN)/pip install --quiet -r requirements-bench.txt -c constraints.txt
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# Chromium screenshots of the Airflow UI in docs/img (real Airflow 3.3, about 7 minutes).
+screenshots: venv
+	GP_ALLOC_UPDATE_DOCS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_ui_standalone.py -k data_engineer
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

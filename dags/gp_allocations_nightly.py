@@ -12,6 +12,13 @@ from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from gp_allocations.extracts import EXTRACTS, NIGHTLY_EXTRACTS
 from gp_allocations.variants import DEFAULT_VARIANT, REGISTRY
 from gp_allocations_airflow import FailureAlert, deadline_missed
+from gp_allocations_airflow.links import publication_task, validation_task
+from gp_allocations_airflow.tasks import retry_policy
+
+DESCRIPTION = (
+    "Nightly: pull GP contract, capitation and QOF extracts, validate, compute Carr-Hill and "
+    "deprivation-weighted capitation, publish one Excel workbook per sub-ICB location"
+)
 
 DOC = """
 # GP allocations, nightly
@@ -22,34 +29,46 @@ loads them into the warehouse, recomputes **Carr-Hill weighted capitation** with
 **deprivation-weighted** variants and QOF in exact pennies, and publishes one Excel workbook per
 **sub-ICB location** (formerly CCG) plus a national summary and `manifest.json`.
 
-| stage | what it does |
+| task | what it does |
 |---|---|
-| pull | copies each extract unchanged into the run's raw area, with SHA-256, size, source, time |
-| standardise | recognises each file's published layout (any era); maps it to one canonical schema |
-| validate | GX suites in `expectations/` and cross-extract checks; errors stop the run |
-| load | staging then core tables for the period, one transaction (SQL in `include/sql`) |
-| compute | weighted list per practice for every variant, QOF, marts per level |
-| publish | workbooks and manifest written aside, moved into `<output>/<period>/<run>/` at once |
+| prepare | the run's period and settings, fixed once so every retry works on the same inputs |
+| pull_extracts | copies each extract unchanged into the run's raw area, with SHA-256, size, source, time |
+| standardise_extracts | recognises each file's published layout (any era); maps it to one canonical schema |
+| validate_extracts | GX suites in `expectations/` and cross-extract checks; errors stop the run |
+| load_warehouse | staging then core tables for the period, one transaction (SQL in `include/sql`) |
+| compute_allocations | weighted list per practice for every variant, QOF, marts per level |
+| workbooks | one workbook per sub-ICB location (mapped) and the national one, in a hidden staging folder |
+| publish | `manifest.json`, then the run moves into `<output>/<period>/<run>/` at once and `latest` follows |
+| deliver_workbooks | optional e-mail of each sub-ICB workbook to its finance team |
 
 **Period**: leave *period* empty on a nightly run: it is the financial-year quarter containing the
 run date. Set it (e.g. `2025-26-Q2`) to rerun a period. Nothing is published when validation fails:
-the task log names file, row, column and rule.
+the task log ends with one line naming file, row, column and rule.
 
-**Manual runs** (Trigger, with the form): choose the period, the formula variant shown as the
-headline, the parameter set, optionally a price per weighted patient (GBP 1 to 1000) and a subset of
-extracts (empty: the nightly set). Values are checked before the run starts.
+**Not yet available**: NHS extracts for a quarter come out during that quarter. Until they do, a
+nightly run finds the previous quarter's files: it is **skipped** from *standardise_extracts* on,
+with "extracts for ... are not yet available" in that task's log; nothing fails and no alert is sent.
+After 45 days into the quarter the same finding fails the run (and alerts): the source is not being
+updated or the publication is late. A run whose period you set yourself fails instead, naming the
+extract and the period it is for.
 
-**Where to look**: the *validate* task has a **Validation report** button (Great Expectations Data
-Docs of this run); *publish / finalise_publication* has **Published outputs** (workbooks and
-manifest); each run also has a *Validation and outputs* tab. Published datasets are Assets
-(`gp_allocations_workbooks`, `gp_allocations_manifest`, `gp_allocations_validation_report`), so
-downstream DAGs can be scheduled on them.
+**Manual runs** (Trigger, with the form): every field may stay empty or at its default. Choose the
+period, the formula variant shown as the headline, the parameter set, optionally a price per
+weighted patient (GBP 1 to 1000) and a subset of extracts (empty: the nightly set). Values are
+checked before the run starts. *Unpause on trigger* (ticked by default on a paused DAG) also lets
+the scheduler start tonight's nightly run: untick it to run only what you trigger.
+
+**Where to look**: *validate_extracts* has a **Validation report** button (Great Expectations Data
+Docs of this run); *publish* has **Published outputs** (the run's page: status, sub-ICB workbooks,
+manifest). Each run has a *Publication* tab, and *Browse > GP allocations* lists every run.
+Published datasets are Assets (`gp_allocations_workbooks`, `gp_allocations_manifest`,
+`gp_allocations_validation_report`), so downstream DAGs can be scheduled on them.
 
 **When it goes wrong**: any failed task e-mails the addresses in the Variable
 `gp_alloc_alert_recipients` through the `smtp_default` connection, naming the DAG, task, period and
-the first error line. Pull and load retry with exponential back-off (network and database blips);
-standardise and validate do not (bad input does not improve by retrying). A run still going 2 h 30
-after it was queued raises a *late* alert, and is stopped at 3 h, well before the working day.
+the first error line. Bad input fails at once (never retried); pull, load, compute and publish
+retry other errors with exponential back-off (network, database and disk blips). A run still going
+2 h 30 after it was queued raises a *late* alert, and is stopped at 3 h, well before the working day.
 
 **Delivery** (optional): when the Variable `gp_alloc_finance_recipients` holds
 `{"<sub-ICB code>": "<address>"}`, each sub-ICB workbook is e-mailed to its finance team after
@@ -83,8 +102,8 @@ LATE_ALERT = os.environ.get("GP_ALLOC_LATE_ALERT", "").strip().lower() in ("1", 
 RETRY_DELAY = dt.timedelta(seconds=int(os.environ.get("GP_ALLOC_RETRY_DELAY_SECONDS", "120")))
 
 
-def _ctx() -> dict:
-    """The run context every task rebuilds the same way (cheap; no heavy imports)."""
+def _resolve_run() -> dict:
+    """The run context, worked out once by ``prepare`` (cheap; no heavy imports)."""
     from gp_allocations_airflow import run_context_from_airflow
 
     context = get_current_context()
@@ -92,20 +111,26 @@ def _ctx() -> dict:
     return run_context_from_airflow(context["params"], run.run_id, run.run_after).to_dict()
 
 
+def _ctx() -> dict:
+    """What ``prepare`` resolved, read by every later task. Taken from XCom inside the task rather
+    than passed as an argument, so the graph shows the data flow, not an edge from prepare to all."""
+    return get_current_context()["ti"].xcom_pull(task_ids="prepare")
+
+
 def _asset_extra(asset: Asset, extra: dict) -> None:
     """Attach where the dataset is to this task's asset event, for downstream DAGs."""
     get_current_context()["outlet_events"][asset].extra = extra
 
 
-def _stage(name: str, ctx: dict):
-    from gp_allocations import pipeline
-    from gp_allocations.config import RunContext
+def _stage(name: str, *args):
+    from gp_allocations_airflow.tasks import run_stage
 
-    return getattr(pipeline, f"stage_{name}")(RunContext.from_dict(ctx))
+    return run_stage(name, _ctx(), *args)
 
 
 @dag(
     dag_id="gp_allocations_nightly",
+    description=DESCRIPTION,
     schedule="0 2 * * *",
     start_date=dt.datetime(2025, 4, 1, tzinfo=dt.UTC),
     catchup=False,
@@ -127,14 +152,17 @@ def _stage(name: str, ctx: dict):
         "retry_delay": RETRY_DELAY,
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=20),
+        "retry_policy": retry_policy(),
         "execution_timeout": dt.timedelta(minutes=45),
         "on_failure_callback": FailureAlert(),
     },
     params={
+        # Optional fields allow null: the form then shows them without a star and Trigger works with
+        # them empty (the UI sends null for an empty field).
         "period": Param(
-            "",
-            type="string",
-            pattern=r"^(|\d{4}-\d{2}-Q[1-4])$",
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-\d{2}-Q[1-4]$",
             title="Reporting period",
             description="Financial-year quarter, e.g. 2025-26-Q2. Empty: the quarter of the run date.",
         ),
@@ -154,10 +182,13 @@ def _stage(name: str, ctx: dict):
             description="Empty: the financial year's price from the parameter file.",
         ),
         "extracts": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "string", "enum": EXTRACT_NAMES},
             uniqueItems=True,
+            # the form offers the names to pick from (a multi-select), labelled by what each file is
+            examples=EXTRACT_NAMES,
+            values_display={name: EXTRACTS[name].title for name in EXTRACT_NAMES},
             title="Extracts to pull",
             description="Empty: the nightly set (" + ", ".join(NIGHTLY_EXTRACTS) + ").",
         ),
@@ -173,151 +204,134 @@ def gp_allocations_nightly():
         "task reads this, so a retry of any one task works on exactly the same settings."
     )
     def prepare() -> dict:
-        return _ctx()
+        return _resolve_run()
 
-    @task_group(group_id="pull")
-    def pull(ctx):
-        @task(
-            doc_md="Copies each extract file, byte for byte, from its source (folder, zip or URL) into "
-            "this run's raw area and records its SHA-256, size, source and time. Network hiccups are "
-            "retried with growing waits."
-        )
-        def pull_extracts(ctx: dict) -> dict:
-            return _stage("pull", ctx)
+    @task(
+        doc_md="Copies each extract file, byte for byte, from its source (folder, zip or URL) into "
+        "this run's raw area and records its SHA-256, size, source and time. Network hiccups are "
+        "retried with growing waits; a missing file is not."
+    )
+    def pull_extracts() -> dict:
+        return _stage("pull")
 
-        return pull_extracts(ctx)
+    @task(
+        doc_md="Recognises which published NHS layout each file uses (old CCG or new sub-ICB "
+        "headings, any era) and rewrites it in the one standard shape the rest of the run expects. "
+        "An unknown layout stops the run with the file and the missing columns named. Extracts still "
+        "for an earlier quarter on a run nobody chose the period of mean the new ones are **not yet "
+        "available**: the run is skipped from here, nothing fails. Not retried: a file does not "
+        "change by reading it again.",
+        retries=0,
+    )
+    def standardise_extracts() -> dict:
+        return _stage("standardise")
 
-    @task_group(group_id="standardise")
-    def standardise(ctx):
-        @task(
-            doc_md="Recognises which published NHS layout each file uses (old CCG or new sub-ICB "
-            "headings, any era) and rewrites it in the one standard shape the rest of the run expects. "
-            "An unknown layout stops the run with the file and the missing columns named. Not retried: "
-            "a file does not change by reading it again.",
-            retries=0,
-        )
-        def standardise_extracts(ctx: dict) -> dict:
-            return _stage("standardise", ctx)
+    @validation_task(
+        doc_md="Checks every extract with its Great Expectations suite (`expectations/`) and the "
+        "cross-extract rules (same practices, dates, totals). **Errors stop the run** before anything "
+        "is loaded; warnings are reported. Failing rows are kept with the reason. The **Validation "
+        "report** button opens this run's Data Docs. Not retried.",
+        retries=0,
+        outlets=[VALIDATION_REPORT],
+    )
+    def validate_extracts() -> dict:
+        out = _stage("validate")
+        _asset_extra(VALIDATION_REPORT, {"period": _ctx()["period"], "data_docs": out.get("data_docs")})
+        return out
 
-        return standardise_extracts(ctx)
+    @task(
+        doc_md="Loads the period into the warehouse (staging, then core tables) in one transaction, "
+        "replacing any earlier load of the same period, so a rerun never double counts. Database "
+        "blips are retried with growing waits."
+    )
+    def load_warehouse() -> dict:
+        return _stage("load")
 
-    @task_group(group_id="validate")
-    def validate(ctx):
-        @task(
-            doc_md="Checks every extract with its Great Expectations suite (`expectations/`) and the "
-            "cross-extract rules (same practices, dates, totals). **Errors stop the run** before anything "
-            "is loaded; warnings are reported. Failing rows are kept with the reason. The **Validation "
-            "report** button opens this run's Data Docs. Not retried.",
-            retries=0,
-            outlets=[VALIDATION_REPORT],
-        )
-        def validate_extracts(ctx: dict) -> dict:
-            out = _stage("validate", ctx)
-            _asset_extra(VALIDATION_REPORT, {"period": ctx["period"], "data_docs": out.get("data_docs")})
-            return out
+    @task(
+        doc_md="Works out each practice's Carr-Hill weighted list, its capitation under every formula "
+        "variant (global sum and the deprivation-weighted ones) and its QOF payment, in whole pennies, "
+        "then totals per PCN, sub-ICB location, ICB and region. Totals must reconcile to the penny."
+    )
+    def compute_allocations() -> dict:
+        return _stage("compute")
 
-        return validate_extracts(ctx)
-
-    @task_group(group_id="load")
-    def load(ctx):
-        @task(
-            doc_md="Loads the period into the warehouse (staging, then core tables) in one transaction, "
-            "replacing any earlier load of the same period, so a rerun never double counts. Database "
-            "blips are retried with growing waits."
-        )
-        def load_warehouse(ctx: dict) -> dict:
-            return _stage("load", ctx)
-
-        return load_warehouse(ctx)
-
-    @task_group(group_id="compute")
-    def compute(ctx):
-        @task(
-            doc_md="Works out each practice's Carr-Hill weighted list, its capitation under every formula "
-            "variant (global sum and the deprivation-weighted ones) and its QOF payment, in whole pennies, "
-            "then totals per PCN, sub-ICB location, ICB and region. Totals must reconcile to the penny."
-        )
-        def compute_allocations(ctx: dict) -> dict:
-            return _stage("compute", ctx)
-
-        return compute_allocations(ctx)
-
-    @task_group(group_id="publish")
-    def publish(ctx):
+    @task_group(
+        group_id="workbooks",
+        tooltip="Writes every workbook into a hidden staging folder: nothing is visible to readers yet",
+    )
+    def workbooks():
         @task(doc_md="Opens a clean, hidden staging folder and lists the sub-ICB locations to write.")
-        def prepare_publication(ctx: dict) -> list[str]:
-            return _stage("publish_prepare", ctx)
+        def open_staging() -> list[str]:
+            return _stage("publish_prepare")
 
         @task(
             doc_md="Writes one sub-ICB location's Excel workbook into the staging folder. Mapped: one task "
             "per location, so the work spreads over every Celery worker.",
             map_index_template="{{ sub_icb_code }}",
         )
-        def write_sub_icb_workbook(ctx: dict, sub_icb_code: str) -> dict:
+        def write_sub_icb_workbook(sub_icb_code: str) -> dict:
             get_current_context()["sub_icb_code"] = sub_icb_code
-            from gp_allocations import pipeline
-            from gp_allocations.config import RunContext
-
-            return pipeline.stage_publish_sub_icb(RunContext.from_dict(ctx), sub_icb_code)
+            return _stage("publish_sub_icb", sub_icb_code)
 
         @task(
             doc_md="Writes the national summary workbook: every sub-ICB, ICB and region, and the equity view."
         )
-        def write_national_workbook(ctx: dict) -> dict:
-            return _stage("publish_national", ctx)
+        def write_national_workbook() -> dict:
+            return _stage("publish_national")
 
-        @task(
-            doc_md="Writes `manifest.json` (every file's SHA-256, rows, parameters, input hashes), then "
-            "moves the whole run into `<output>/<period>/<run>/` in one step and points `latest` at it: "
-            "readers never see half a publication. The **Published outputs** button lists the files.",
-            outlets=[WORKBOOKS, MANIFEST],
-        )
-        def finalise_publication(ctx: dict, sub_icb_files: list[dict], national: dict) -> dict:
-            from gp_allocations import pipeline
-            from gp_allocations.config import RunContext
-
-            out = pipeline.stage_publish_finalise(RunContext.from_dict(ctx), [*sub_icb_files, national])
-            extra = {"period": ctx["period"], "run_id": ctx["run_id"], "directory": out["directory"]}
-            _asset_extra(WORKBOOKS, {**extra, "workbooks": out["workbooks"]})
-            _asset_extra(MANIFEST, {**extra, "manifest": out["manifest"]})
-            return out
-
-        @task(
-            doc_md="Optional: e-mails each sub-ICB workbook to its finance team (Variable "
-            "`gp_alloc_finance_recipients`, JSON `{sub_icb_code: address}`) through the `smtp_default` "
-            "connection. Skipped, saying why, when no recipients are configured. Not retried, so nobody "
-            "receives the same workbook twice.",
-            retries=0,
-        )
-        def deliver_workbooks(published: dict) -> list[dict]:
-            from pathlib import Path
-
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            from gp_allocations.delivery import deliver_workbooks as deliver
-            from gp_allocations_airflow import delivery_plan
-
-            recipients, smtp, skip_reason = delivery_plan()
-            if skip_reason:
-                raise AirflowSkipException(skip_reason)
-            return deliver(Path(published["directory"]), recipients, smtp)
-
-        codes = prepare_publication(ctx)
-        files = write_sub_icb_workbook.partial(ctx=ctx).expand(sub_icb_code=codes)
-        national = write_national_workbook(ctx)
+        codes = open_staging()
+        sub_icb_files = write_sub_icb_workbook.expand(sub_icb_code=codes)
+        national = write_national_workbook()
         codes >> national
-        published = finalise_publication(ctx, files, national)
-        deliver_workbooks(published)
-        return codes, published
+        return codes, sub_icb_files, national
 
-    ctx = prepare()
-    pulled = pull(ctx)
-    standardised = standardise(ctx)
-    validated = validate(ctx)
-    loaded = load(ctx)
-    computed = compute(ctx)
-    first_publish, _ = publish(ctx)
-    pulled >> standardised >> validated >> loaded >> computed >> first_publish
+    # A sign-off step (approval before `latest` moves) goes between the staged workbooks and publish.
+    @publication_task(
+        doc_md="Writes `manifest.json` (every file's SHA-256, rows, parameters, input hashes), then "
+        "moves the whole run into `<output>/<period>/<run>/` in one step and points `latest` at it: "
+        "readers never see half a publication. Figures equal to `latest`'s publish nothing new "
+        "(*unchanged*). The **Published outputs** button opens the run's page.",
+        outlets=[WORKBOOKS, MANIFEST],
+    )
+    def publish(sub_icb_files: list[dict], national: dict) -> dict:
+        out = _stage("publish_finalise", [*sub_icb_files, national])
+        run = _ctx()
+        extra = {"period": run["period"], "run_id": run["run_id"], "directory": out["directory"]}
+        _asset_extra(WORKBOOKS, {**extra, "workbooks": out["workbooks"]})
+        _asset_extra(MANIFEST, {**extra, "manifest": out["manifest"]})
+        return out
+
+    @task(
+        doc_md="Optional: e-mails each sub-ICB workbook to its finance team (Variable "
+        "`gp_alloc_finance_recipients`, JSON `{sub_icb_code: address}`) through the `smtp_default` "
+        "connection. Skipped, saying why, when no recipients are configured. Not retried, so nobody "
+        "receives the same workbook twice.",
+        retries=0,
+    )
+    def deliver_workbooks(published: dict) -> list[dict]:
+        from pathlib import Path
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from gp_allocations.delivery import deliver_workbooks as deliver
+        from gp_allocations_airflow import delivery_plan
+
+        recipients, smtp, skip_reason = delivery_plan()
+        if skip_reason:
+            raise AirflowSkipException(skip_reason)
+        return deliver(Path(published["directory"]), recipients, smtp)
+
+    staging, sub_icb_files, national = workbooks()
+    (
+        prepare()
+        >> pull_extracts()
+        >> standardise_extracts()
+        >> validate_extracts()
+        >> load_warehouse()
+        >> compute_allocations()
+        >> staging
+    )
+    deliver_workbooks(publish(sub_icb_files, national))
 
 
 gp_allocations_nightly()

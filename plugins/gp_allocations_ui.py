@@ -1,33 +1,41 @@
-"""Airflow UI plugin: each run's Data Docs validation report and published outputs, read-only.
+"""Airflow UI plugin: the GP allocations pages inside the Airflow UI, and each run's files, read-only.
 
-- A FastAPI app mounted by the API server at ``/gp-allocations`` serves, for one DAG run, the Great
-  Expectations Data Docs folder and the list of published files (workbooks, manifest). Only files under
-  the configured data and output roots can be reached: names are resolved and checked, never joined
-  blindly, and symlinks that leave a root are refused.
-- Extra links on the validate and publish tasks ("Validation report", "Published outputs") and a
-  "GP allocations" page on each DAG run point at that app.
+- A React page rendered by the Airflow UI itself with its own components (Chakra UI, light
+  and dark mode): *Browse > GP allocations* lists the runs (status, period, sub-ICB locations, links);
+  ``?run_id=`` shows one run (the publish task's *Published outputs* button opens it). The bundle
+  is plain JavaScript in ``plugins/gp_allocations_ui_static/`` (no build step), served below.
+- A FastAPI app mounted by the API server at ``/gp-allocations`` answers those pages (JSON from the
+  Airflow metadata database and the run folders) and serves one run's Great Expectations Data Docs
+  and published files. Only files under the configured data and output roots can be reached: names
+  are resolved and checked, never joined blindly, and symlinks that leave a root are refused.
 
-Pure file serving: no Airflow metadata access, no writes. Authentication is Airflow's own (the UI's
-session cookie or a Bearer token), as for the REST API.
+Every route asks Airflow's auth manager whether the user may read this DAG's runs (the UI's session
+cookie or a Bearer token), so per-DAG permissions hold on a shared Airflow. No writes.
+The "Validation report" and "Published outputs" buttons belong to the validate and publish tasks'
+operators (``gp_allocations_airflow.links``), not to this plugin: no other task shows them.
 """
 
 from __future__ import annotations
 
-import html
+import json
 import logging
 import mimetypes
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from airflow.plugins_manager import AirflowPlugin
-from airflow.sdk import BaseOperatorLink
+
+from gp_allocations_airflow.trigger_errors import ReadableParamErrors
 
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "/gp-allocations"
-VALIDATE_TASK = "validate.validate_extracts"
-PUBLISH_TASK = "publish.finalise_publication"
+DAG_ID = "gp_allocations_nightly"
+STATIC_DIR = Path(__file__).resolve().parent / "gp_allocations_ui_static"
+#: Task ids whose XCom or state tell a run's story (see dags/gp_allocations_nightly.py).
+PREPARE_TASK, PUBLISH_TASK = "prepare", "publish"
+RUNS_SHOWN = 100
 
 
 def _safe_name(text: str) -> str:
@@ -76,31 +84,209 @@ def run_folders(run_id: str) -> dict[str, Path | None]:
     if out_root.is_dir():
         for period_dir in sorted(p for p in out_root.iterdir() if not p.name.startswith(".")):
             folder = _inside(out_root, period_dir / name)
-            if folder and folder.is_dir():
+            if folder and folder.is_dir() and not (period_dir / name).is_symlink():
                 found["outputs"] = folder
     return found
 
 
-def _page(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:1.5em}}"
-        "td,th{padding:2px 10px;text-align:left}</style></head>"
-        f"<body><h2>{html.escape(title)}</h2>{body}</body></html>"
-    )
+def latest_runs() -> dict[str, str]:
+    """period -> the run folder ``latest`` points at (``latest`` is a pointer, never a run)."""
+    _, out_root = _roots()
+    found = {}
+    if out_root.is_dir():
+        for period_dir in sorted(p for p in out_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            target = _inside(out_root, period_dir / "latest")
+            if target is not None and target.parent == period_dir.resolve():
+                found[period_dir.name] = target.name
+    return found
 
 
-def create_app(require_auth: bool = True):
-    """The FastAPI app; ``require_auth=False`` only for unit tests of the file-serving rules."""
+# --- what a run page says ---------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def sub_icbs_of(manifest: dict | None) -> list[dict]:
+    """Code and name of each sub-ICB workbook in a manifest (the one place that knows its shape)."""
+    if not isinstance(manifest, dict):
+        return []
+    names = {
+        code: (t or {}).get("name")
+        for code, t in ((manifest.get("totals") or {}).get("sub_icb") or {}).items()
+    }
+    out = []
+    for entry in manifest.get("files") or []:
+        code = entry.get("sub_icb_code")
+        if code:
+            out.append(
+                {
+                    "code": code,
+                    "name": names.get(code) or "",
+                    "file": entry.get("name"),
+                    "rows": entry.get("rows"),
+                }
+            )
+    return sorted(out, key=lambda s: s["code"])
+
+
+def _validation_summary(folder: Path | None) -> dict:
+    report = _read_json(folder / "report.json") if folder else None
+    if not isinstance(report, dict):
+        return {"status": "not run", "errors": 0, "warnings": 0}
+    results = report.get("results") or []
+    if isinstance(results, dict):  # a column-oriented frame
+        results = [dict(zip(results, row, strict=False)) for row in zip(*results.values(), strict=False)]
+    failed = [r for r in results if isinstance(r, dict) and not r.get("success", True)]
+    errors = sum(1 for r in failed if r.get("severity") == "error")
+    warnings = sum(1 for r in failed if r.get("severity") == "warning")
+    status = "failed" if not report.get("passed") else ("passed with warnings" if warnings else "passed")
+    return {"status": status, "errors": errors, "warnings": warnings}
+
+
+def outcome_of(run: dict, task_states: dict[str, str], published: dict | None) -> dict:
+    """One run's outcome in a finance team's words: published, unchanged, not yet available, failed..."""
+    state = run.get("state")
+    failed = sorted(t for t, s in task_states.items() if s == "failed")
+    if state in ("queued", "running"):
+        return {"status": "running", "detail": "the run is still going"}
+    if failed:
+        return {"status": "failed", "detail": f"failed at {', '.join(failed)}: nothing was published"}
+    if isinstance(published, dict) and published.get("status") == "unchanged":
+        previous = published.get("previous_run_id") or "the latest run"
+        return {"status": "unchanged", "detail": f"same figures as {previous}: no new version"}
+    if isinstance(published, dict) and published.get("status") == "published":
+        return {"status": "published", "detail": "new version published"}
+    if task_states.get("standardise_extracts") == "skipped":
+        return {"status": "not yet available", "detail": "this period's extracts are not out yet"}
+    if state == "failed":
+        return {"status": "failed", "detail": "the run failed (timed out or stopped): nothing was published"}
+    return {"status": "not published", "detail": "the run ended before publishing"}
+
+
+def run_overview(
+    run: dict, task_states: dict[str, str], prepared: dict | None, published: dict | None
+) -> dict:
+    """Everything the pages show about one DAG run, from its Airflow records and its folders."""
+    run_id = run["run_id"]
+    folders = run_folders(run_id)
+    period = (prepared or {}).get("period") or (run.get("conf") or {}).get("period")
+    outputs = folders["outputs"]
+    manifest = _read_json(outputs / "manifest.json") if outputs else None
+    base = f"{URL_PREFIX}/runs/{quote(run_id, safe='')}"
+    files = []
+    if outputs:
+        files = [
+            {"name": p.name, "bytes": p.stat().st_size, "url": f"{base}/outputs/{quote(p.name)}"}
+            for p in sorted(outputs.iterdir())
+            if p.is_file()
+        ]
+    subs = sub_icbs_of(manifest)
+    for sub in subs:
+        sub["url"] = f"{base}/outputs/{quote(str(sub['file']))}" if outputs else None
+    has_docs = bool(folders["validation"] and (folders["validation"] / "data_docs" / "index.html").is_file())
+    return {
+        "run_id": run_id,
+        "state": run.get("state"),
+        "run_type": run.get("run_type"),
+        "run_after": run.get("run_after"),
+        "end_date": run.get("end_date"),
+        "period": period,
+        "latest": bool(period and outputs and latest_runs().get(period) == outputs.name),
+        "outcome": outcome_of(run, task_states, published),
+        "validation": _validation_summary(folders["validation"]),
+        "sub_icbs": subs,
+        "files": files,
+        "links": {
+            "run": f"dags/{quote(DAG_ID, safe='')}/runs/{quote(run_id, safe='')}",
+            "validation_report": f"{base}/data-docs/index.html" if has_docs else None,
+            "manifest": f"{base}/outputs/manifest.json" if manifest is not None else None,
+        },
+    }
+
+
+def _runs_from_metadata(
+    session, dag_id: str, run_id: str | None = None, limit: int = RUNS_SHOWN
+) -> list[dict]:
+    """The DAG's runs, newest first, with task states and the prepare/publish XComs (API server only)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    query = select(DagRun).where(DagRun.dag_id == dag_id)
+    if run_id is not None:
+        query = query.where(DagRun.run_id == run_id)
+    runs = session.scalars(query.order_by(DagRun.run_after.desc()).limit(limit)).all()
+    ids = [r.run_id for r in runs]
+    states: dict[str, dict[str, str]] = {i: {} for i in ids}
+    xcoms: dict[tuple[str, str], Any] = {}
+    if ids:
+        tis = session.execute(
+            select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_(ids), TaskInstance.map_index < 0
+            )
+        )
+        for rid, task_id, state in tis:
+            states[rid][task_id] = str(state.value if hasattr(state, "value") else state) if state else "none"
+        rows = session.execute(
+            select(XComModel.run_id, XComModel.task_id, XComModel.value).where(
+                XComModel.dag_id == dag_id,
+                XComModel.run_id.in_(ids),
+                XComModel.task_id.in_([PREPARE_TASK, PUBLISH_TASK]),
+                XComModel.key == "return_value",
+            )
+        )
+        for rid, task_id, value in rows:
+            xcoms[(rid, task_id)] = XComModel.deserialize_value(type("Row", (), {"value": value})())
+    out = []
+    for r in runs:
+        record = {
+            "run_id": r.run_id,
+            "state": str(r.state.value if hasattr(r.state, "value") else r.state),
+            "run_type": str(r.run_type.value if hasattr(r.run_type, "value") else r.run_type),
+            "run_after": r.run_after.isoformat() if r.run_after else None,
+            "end_date": r.end_date.isoformat() if r.end_date else None,
+            "conf": r.conf or {},
+        }
+        out.append(
+            run_overview(
+                record,
+                states[r.run_id],
+                xcoms.get((r.run_id, PREPARE_TASK)),
+                xcoms.get((r.run_id, PUBLISH_TASK)),
+            )
+        )
+    return out
+
+
+def create_app(require_auth: bool = True, runs_source=None):
+    """The FastAPI app. ``require_auth=False`` and ``runs_source`` (a function ``(run_id|None) ->
+    list[dict]`` replacing the metadata database) only for unit tests of the serving rules."""
     from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.responses import FileResponse, HTMLResponse
+    from fastapi.responses import FileResponse
 
     dependencies = []
     if require_auth:
-        from airflow.api_fastapi.core_api.security import requires_authenticated
+        from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+        from airflow.api_fastapi.core_api.security import requires_access_dag
 
-        dependencies.append(Depends(requires_authenticated()))
+        dependencies.append(
+            Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN, param_dag_id=DAG_ID))
+        )
     app = FastAPI(title="GP allocations outputs", dependencies=dependencies)
+
+    def _runs(run_id: str | None) -> list[dict]:
+        if runs_source is not None:
+            return runs_source(run_id)
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            return _runs_from_metadata(session, DAG_ID, run_id)
 
     def _file(root: Path | None, relative: str):
         if root is None:
@@ -115,41 +301,21 @@ def create_app(require_auth: bool = True):
         media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         return FileResponse(target, media_type=media)
 
-    @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        _, out_root = _roots()
-        rows = []
-        if out_root.is_dir():
-            for period_dir in sorted(p for p in out_root.iterdir() if p.is_dir() and p.name[0] != "."):
-                for run_dir in sorted(p for p in period_dir.iterdir() if p.is_dir()):
-                    rows.append(
-                        f"<tr><td>{html.escape(period_dir.name)}</td><td><a href='runs/"
-                        f"{quote(run_dir.name, safe='')}/'>{html.escape(run_dir.name)}</a></td></tr>"
-                    )
-        table = "<table><tr><th>period</th><th>run</th></tr>" + "".join(rows) + "</table>"
-        return _page("GP allocations: published runs", table if rows else "<p>Nothing published yet.</p>")
+    @app.get("/api/runs")
+    def runs() -> dict:
+        listed = _runs(None)
+        return {"dag_id": DAG_ID, "runs": listed, "latest": latest_runs()}
 
-    @app.get("/runs/{run_id}/", response_class=HTMLResponse)
-    def run_page(run_id: str) -> str:
-        folders = run_folders(run_id)
-        parts = []
-        if folders["validation"] and (folders["validation"] / "data_docs" / "index.html").is_file():
-            parts.append(
-                "<p><a href='data-docs/index.html'>Validation report (Great Expectations Data Docs)</a></p>"
-            )
-        else:
-            parts.append("<p>No validation report for this run (yet).</p>")
-        if folders["outputs"]:
-            rows = "".join(
-                f"<tr><td><a href='outputs/{quote(p.name)}'>{html.escape(p.name)}</a></td>"
-                f"<td>{p.stat().st_size:,} bytes</td></tr>"
-                for p in sorted(folders["outputs"].iterdir())
-                if p.is_file()
-            )
-            parts.append(f"<h3>Published files</h3><table>{rows}</table>")
-        else:
-            parts.append("<p>Nothing published for this run.</p>")
-        return _page(f"Run {run_id}", "".join(parts))
+    @app.get("/api/runs/{run_id}")
+    def one_run(run_id: str) -> dict:
+        found = _runs(run_id)
+        if not found:
+            raise HTTPException(404, f"no run {run_id} of {DAG_ID}")
+        return found[0]
+
+    @app.get("/static/{name}")
+    def static(name: str):
+        return _file(STATIC_DIR.resolve(), name)
 
     @app.get("/runs/{run_id}/data-docs/{path:path}")
     def data_docs(run_id: str, path: str = ""):
@@ -174,46 +340,10 @@ def create_app(require_auth: bool = True):
     return app
 
 
-def _base_url() -> str:
-    try:
-        from airflow.configuration import conf
-
-        base = conf.get("api", "base_url", fallback="") or ""
-    except Exception:
-        base = ""
-    # base_url may be a full URL (https://host/airflow/) or empty: keep only its path
-    if "://" in base:
-        base = "/" + base.split("://", 1)[1].partition("/")[2]
-    return base.rstrip("/")
-
-
-def run_url(run_id: str, what: str) -> str:
-    """Where the UI sends a user for one run: ``data-docs/index.html`` or ``outputs/``."""
-    return f"{_base_url()}{URL_PREFIX}/runs/{quote(run_id, safe='')}/{what}"
-
-
-class ValidationReportLink(BaseOperatorLink):
-    """'Validation report' button on the validate task."""
-
-    name = "Validation report"
-
-    def get_link(self, operator, *, ti_key) -> str:
-        return run_url(ti_key.run_id, "data-docs/index.html") if operator.task_id == VALIDATE_TASK else ""
-
-
-class PublishedOutputsLink(BaseOperatorLink):
-    """'Published outputs' button on the publish task."""
-
-    name = "Published outputs"
-
-    def get_link(self, operator, *, ti_key) -> str:
-        return run_url(ti_key.run_id, "") if operator.task_id == PUBLISH_TASK else ""
-
-
 def _fastapi_apps() -> list[dict]:
     try:
         return [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "GP allocations outputs"}]
-    except ImportError:  # a worker image without the API server's extras: links still work elsewhere
+    except ImportError:  # a worker image without the API server's extras
         log.debug("FastAPI app not available here", exc_info=True)
         return []
 
@@ -221,19 +351,23 @@ def _fastapi_apps() -> list[dict]:
 class GpAllocationsUiPlugin(AirflowPlugin):
     name = "gp_allocations_ui"
     fastapi_apps: ClassVar[list[dict]] = _fastapi_apps()
-    global_operator_extra_links: ClassVar[list] = [ValidationReportLink(), PublishedOutputsLink()]
-    external_views: ClassVar[list[dict]] = [
+    # the trigger form's refusals as sentences (this project's DAGs only)
+    fastapi_root_middlewares: ClassVar[list[dict]] = [
         {
-            "name": "GP allocations outputs",
-            "href": "gp-allocations/",
+            "middleware": ReadableParamErrors,
+            "args": [],
+            "kwargs": {},
+            "name": "GP allocations: readable Param errors",
+        }
+    ]
+    # One page under Browse, not a tab on every DAG run of the deployment (other teams' DAGs too):
+    # ``?run_id=`` opens one run; the publish task's "Published outputs" button links there.
+    react_apps: ClassVar[list[dict]] = [
+        {
+            "name": "GP allocations",
+            "bundle_url": f"{URL_PREFIX}/static/gp-allocations.js",
             "destination": "nav",
             "url_route": "gp-allocations",
             "category": "browse",
-        },
-        {
-            "name": "Validation and outputs",
-            "href": "gp-allocations/runs/{RUN_ID}/",
-            "destination": "dag_run",
-            "url_route": "gp-allocations-run",
-        },
+        }
     ]

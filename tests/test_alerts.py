@@ -77,6 +77,32 @@ def test_a_run_level_failure_names_the_reason_and_the_run_dates_quarter() -> Non
     assert "Run:    scheduled__2025-08-14T02:00:00+00:00" in body
 
 
+def test_a_long_alert_subject_is_cut_at_a_word_boundary() -> None:
+    from gp_allocations_airflow import SUBJECT_LIMIT, failure_message, shorten
+
+    summary = {
+        "dag_id": "gp_allocations_nightly",
+        "task_id": "validate_extracts",
+        "run_id": "manual__x",
+        "period": "2025-26-Q2",
+        "error": "ValidationFailed: file gp-reg-pat-prac-lsoa-all.csv, row 1204, column 'LSOA_CODE', "
+        "rule lsoa_code_format: value 'E0100000X' fails expect_column_values_to_match_regex (LSOA "
+        "codes are E01 and six digits); 3 row(s) in all. Failing rows cannot be next to the others",
+    }
+    subject, body = failure_message(summary)
+    assert len(subject) <= SUBJECT_LIMIT and subject.endswith("\u2026")
+    full = "[GP allocations] FAILED gp_allocations_nightly / validate_extracts period 2025-26-Q2: "
+    full += summary["error"]
+    head = subject[:-1]
+    assert full.startswith(head) and full[len(head)] in " ,;:-", "cut at a word boundary"
+    assert summary["error"] in body, "the body keeps the whole error"
+    text = "the list size cannot be negative when the practice list is empty"
+    for limit in range(10, len(text) + 2):  # a cut at every length never splits a word
+        cut = shorten(text, limit)
+        assert len(cut) <= limit, (limit, cut)
+        assert cut == text or (text.startswith(cut[:-1]) and text[len(cut) - 1] == " "), (limit, cut)
+
+
 # --- the failure alert in a real DAG run ------------------------------------------------------------
 
 ALERT_DAG = """

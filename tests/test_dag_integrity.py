@@ -21,20 +21,48 @@ def dag():
     return bag.dags["gp_allocations_nightly"]
 
 
-def test_dag_has_the_documented_stages_in_order(dag) -> None:
-    order = [t.task_id for t in dag.topological_sort()] if hasattr(dag, "topological_sort") else None
-    ids = {t.task_id for t in dag.tasks}
-    for stage in ("pull", "standardise", "validate", "load", "compute", "publish"):
-        assert any(i.startswith(f"{stage}.") for i in ids), f"no task group {stage}"
-    chain = [
-        "pull.pull_extracts",
-        "standardise.standardise_extracts",
-        "validate.validate_extracts",
-        "load.load_warehouse",
-        "compute.compute_allocations",
-    ]
-    for upstream, downstream in itertools.pairwise(chain):
-        assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream, order)
+DATA_FLOW = [
+    "prepare",
+    "pull_extracts",
+    "standardise_extracts",
+    "validate_extracts",
+    "load_warehouse",
+    "compute_allocations",
+    "workbooks.open_staging",
+]
+
+
+def test_the_graph_reads_as_the_data_flow(dag) -> None:
+    for upstream, downstream in itertools.pairwise(DATA_FLOW):
+        assert dag.get_task(upstream).downstream_task_ids == {downstream}, (upstream, downstream)
+    assert dag.get_task("workbooks.open_staging").downstream_task_ids == {
+        "workbooks.write_sub_icb_workbook",
+        "workbooks.write_national_workbook",
+    }
+    assert dag.get_task("publish").upstream_task_ids == {
+        "workbooks.write_sub_icb_workbook",
+        "workbooks.write_national_workbook",
+    }
+    assert dag.get_task("deliver_workbooks").upstream_task_ids == {"publish"}
+    # every task has exactly one way in, except the fan-in to publish: no edge from prepare to all
+    for task in dag.tasks:
+        if task.task_id not in ("prepare", "publish", "workbooks.write_national_workbook"):
+            assert len(task.upstream_task_ids) == 1, (task.task_id, task.upstream_task_ids)
+
+
+def test_task_groups_only_where_they_group_several_tasks(dag) -> None:
+    groups: dict[str, list[str]] = {}
+    for task in dag.tasks:
+        if "." in task.task_id:
+            groups.setdefault(task.task_id.rsplit(".", 1)[0], []).append(task.task_id)
+    assert groups, "the workbooks step is a group"
+    for group, members in groups.items():
+        assert len(members) >= 2, (group, members)
+
+
+def test_the_dag_list_shows_a_description(dag) -> None:
+    assert dag.description and 40 <= len(dag.description) <= 200
+    assert "sub-ICB" in dag.description and "nightly" in dag.description.lower()
 
 
 def test_dag_is_nightly_without_catchup_and_documented(dag) -> None:
@@ -47,9 +75,9 @@ def test_dag_is_nightly_without_catchup_and_documented(dag) -> None:
 
 def test_every_task_retries_with_backoff_except_deterministic_stages(dag) -> None:
     for task in dag.tasks:
-        if task.task_id.startswith(("standardise.", "validate.")):
+        if task.task_id in ("standardise_extracts", "validate_extracts"):
             assert task.retries == 0, "bad input does not get better by retrying"
-        elif task.task_id == "publish.deliver_workbooks":
+        elif task.task_id == "deliver_workbooks":
             assert task.retries == 0, "a retry would e-mail the same workbook twice"
         else:
             assert task.retries >= 2 and task.retry_exponential_backoff, task.task_id
@@ -99,7 +127,8 @@ def test_params_accept_good_values_and_reject_bad_ones(dag) -> None:
         extracts=["contracts", "practice_map"],
     )
     assert ok["extracts"] == ["contracts", "practice_map"]
-    assert _resolve(dag)["extracts"] == [], "default: the nightly set"
+    defaults = _resolve(dag)
+    assert defaults["extracts"] is None and defaults["period"] is None, "defaults: the nightly set, run date"
     bad = [
         {"period": "2025-Q2"},
         {"period": "2025-26-Q5"},
@@ -120,6 +149,8 @@ def test_extracts_param_offers_exactly_the_known_extracts(dag) -> None:
 
     schema = dag.params.get_param("extracts").schema
     assert set(schema["items"]["enum"]) == set(EXTRACTS)
+    assert schema["examples"] == schema["items"]["enum"], "the form's multi-select offers exactly these"
+    assert set(schema["values_display"]) == set(EXTRACTS)
     assert set(NIGHTLY_EXTRACTS) <= set(EXTRACTS)
 
 
@@ -158,23 +189,114 @@ def test_published_datasets_are_assets(dag) -> None:
     def names(task_id):
         return {getattr(o, "name", None) for o in dag.get_task(task_id).outlets}
 
-    assert names("publish.finalise_publication") == {"gp_allocations_workbooks", "gp_allocations_manifest"}
-    assert names("validate.validate_extracts") == {"gp_allocations_validation_report"}
+    assert names("publish") == {"gp_allocations_workbooks", "gp_allocations_manifest"}
+    assert names("validate_extracts") == {"gp_allocations_validation_report"}
 
 
 def test_delivery_is_an_optional_step_after_publishing(dag) -> None:
-    deliver = dag.get_task("publish.deliver_workbooks")
-    assert deliver.upstream_task_ids == {"publish.finalise_publication"}
+    deliver = dag.get_task("deliver_workbooks")
+    assert deliver.upstream_task_ids == {"publish"}
     assert deliver.downstream_task_ids == set()
 
 
-def test_ui_plugin_loads_with_links_and_app() -> None:
+def test_extra_links_only_on_the_tasks_they_belong_to(dag) -> None:
+    links = {t.task_id: sorted(link.name for link in t.operator_extra_links) for t in dag.tasks}
+    assert links.pop("validate_extracts") == ["Validation report"]
+    assert links.pop("publish") == ["Published outputs"]
+    assert all(names == [] for names in links.values()), links
+
+
+def test_ui_plugin_adds_no_global_links_and_mounts_its_app() -> None:
     code = (
         "import sys; sys.path.insert(0, 'plugins'); import gp_allocations_ui as ui;"
         "p = ui.GpAllocationsUiPlugin;"
-        "print(sorted(l.name for l in p.global_operator_extra_links),"
-        " [a['url_prefix'] for a in p.fastapi_apps])"
+        "print(len(getattr(p, 'global_operator_extra_links', [])), [a['url_prefix'] for a in p.fastapi_apps])"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    expected = "['Published outputs', 'Validation report'] ['/gp-allocations']"
-    assert out.stdout.strip().splitlines()[-1] == expected
+    assert out.stdout.strip().splitlines()[-1] == "0 ['/gp-allocations']"
+
+
+# --- the trigger form's refusals read as sentences ----------------------------------------------------
+
+BAD_TRIGGERS = [
+    (
+        {"period": "2025-Q2"},
+        "Reporting period: '2025-Q2' is not in the expected form. Financial-year quarter",
+    ),
+    ({"period": "2025-26-Q5"}, "Reporting period: '2025-26-Q5' is not in the expected form."),
+    (
+        {"variant": "made_up"},
+        "Formula variant shown as the headline: 'made_up' is not one of the choices: global_sum,",
+    ),
+    (
+        {"price_per_weighted_patient": 0},
+        "Price per weighted patient (GBP): 0 is below the lowest allowed value, 1.",
+    ),
+    ({"price_per_weighted_patient": 1000.01}, "is above the highest allowed value, 1000."),
+    (
+        {"extracts": ["contracts", "not_an_extract"]},
+        "Extracts to pull: 'not_an_extract' is not one of the choices",
+    ),
+    ({"extracts": ["contracts", "contracts"]}, "Extracts to pull: each value may be chosen only once."),
+    ({"extracts": "contracts"}, "Extracts to pull: 'contracts' is not empty or a list."),
+]
+
+
+@pytest.mark.parametrize(("conf", "sentence"), BAD_TRIGGERS)
+def test_a_refused_trigger_value_is_explained_in_a_sentence(dag, conf, sentence) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from gp_allocations_airflow.trigger_errors import readable_param_error
+
+    ((key, value),) = conf.items()
+    with pytest.raises(ParamValidationError) as raw:
+        _resolve(dag, **conf)
+    assert "Failed validating" in str(raw.value), "what Airflow itself answers"
+    param = dag.params.get_param(key)
+    text = readable_param_error(key, value, {**param.schema, "description": param.description})
+    assert sentence in text and text.endswith("The run was not started.")
+    assert "Failed validating" not in text and "^" not in text and "schema" not in text
+    assert readable_param_error(key, param.value, {**param.schema}) is None, "defaults are valid"
+
+
+def test_the_api_servers_400_is_reworded_for_this_dag_only(dag) -> None:
+    """The middleware in front of an endpoint that answers as Airflow's trigger endpoint does."""
+    import copy
+
+    from fastapi import FastAPI, HTTPException
+    from fastapi.testclient import TestClient
+
+    from gp_allocations_airflow.trigger_errors import ReadableParamErrors
+
+    app = FastAPI()
+
+    @app.post("/api/v2/dags/{dag_id}/dagRuns")
+    def trigger(dag_id: str, body: dict) -> dict:
+        params = copy.deepcopy(dag.params)
+        try:
+            for key, value in (body.get("conf") or {}).items():
+                params[key] = value
+            params.validate()
+        except Exception as exc:  # Airflow: HTTPException(400, str(ParamValidationError))
+            raise HTTPException(400, str(exc)) from exc
+        return {"dag_run_id": "manual__1", "state": "queued"}
+
+    def schema_of(dag_id, key):
+        param = dag.params.get_param(key)
+        return {**param.schema, "description": param.description}
+
+    wrapped = ReadableParamErrors(app, schema_of=schema_of)
+    client = TestClient(wrapped)
+    bad = {"logical_date": None, "conf": {"period": "2025-Q9"}}
+    answer = client.post("/api/v2/dags/gp_allocations_nightly/dagRuns", json=bad)
+    assert answer.status_code == 400
+    detail = answer.json()["detail"]
+    assert detail.startswith("Reporting period: '2025-Q9' is not in the expected form.")
+    assert int(answer.headers["content-length"]) == len(answer.content)
+    ok = client.post("/api/v2/dags/gp_allocations_nightly/dagRuns", json={"conf": {}})
+    assert ok.status_code == 200 and ok.json()["state"] == "queued", "the body still reaches the endpoint"
+    other = client.post("/api/v2/dags/another_teams_dag/dagRuns", json=bad)
+    assert "Failed validating" in other.json()["detail"], "other teams' DAGs are left alone"
+    planted = TestClient(ReadableParamErrors(app, schema_of=lambda d, k: 1 / 0))
+    kept = planted.post("/api/v2/dags/gp_allocations_nightly/dagRuns", json=bad)
+    assert kept.status_code == 400 and "Invalid input for param period" in kept.json()["detail"]

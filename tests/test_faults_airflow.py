@@ -5,8 +5,8 @@ scripts/scale_out.py) on a fresh PostgreSQL metadata database, with a fresh Post
 triggers one run of the nightly DAG on a small generated sample. Two task processes are SIGKILLed in
 that run, each in the middle of its work:
 
-* ``load.load_warehouse`` inside the load transaction (staging rows inserted, nothing committed);
-* one mapped ``publish.write_sub_icb_workbook`` with half a workbook in the staging folder.
+* ``load_warehouse`` inside the load transaction (staging rows inserted, nothing committed);
+* one mapped ``workbooks.write_sub_icb_workbook`` with half a workbook in the staging folder.
 
 How the processes are found and killed: a ``sitecustomize`` module (only in the scheduler's environment,
 so only in the task processes it forks) wraps ``warehouse.bulk_insert`` and
@@ -50,8 +50,8 @@ from test_faults_common import PERIOD, context, generate_source, leftovers, peri
 ROOT = Path(__file__).resolve().parent.parent
 DAG_ID = "gp_allocations_nightly"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-LOAD_TASK = "load.load_warehouse"
-SUB_ICB_TASK = "publish.write_sub_icb_workbook"
+LOAD_TASK = "load_warehouse"
+SUB_ICB_TASK = "workbooks.write_sub_icb_workbook"
 
 pytestmark = pytest.mark.e2e
 

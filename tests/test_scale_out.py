@@ -57,7 +57,7 @@ def test_two_celery_workers_share_one_run_and_everything_stops(tmp_path) -> None
     # one mapped task per sub-ICB location of the generated sample, each run on one of the two workers
     practice_map = pd.read_csv(workdir / "extracts" / "gp-reg-pat-prac-map.csv", dtype=str)
     sub_icbs = set(practice_map["SUB_ICB_LOCATION_CODE"])
-    mapped = [t for t in tasks if t["task_id"] == "publish.write_sub_icb_workbook"]
+    mapped = [t for t in tasks if t["task_id"] == "workbooks.write_sub_icb_workbook"]
     assert len(mapped) == len(sub_icbs) >= 2
     assert all(t["state"] == "success" and t["hostname"] in {"worker-a", "worker-b"} for t in mapped)
     assert report["workbooks"] == len(sub_icbs) + 1, "one per sub-ICB location plus the national summary"

@@ -9,12 +9,12 @@ when GP_ALLOC_UPDATE_DOCS=1).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -71,16 +71,86 @@ def test_plugin_serves_data_docs_and_outputs_of_a_run(served) -> None:
     from urllib.parse import quote
 
     base = f"/runs/{quote(run_id, safe='')}"
-    page = client.get(f"{base}/")
-    assert page.status_code == 200
-    assert "Validation report" in page.text and "gp_allocations_2025-26-Q2_15N.xlsx" in page.text
     assert client.get(f"{base}/data-docs/index.html").text == "<html>Data Docs index</html>"
     assert client.get(f"{base}/data-docs/").text == "<html>Data Docs index</html>"
     listing = client.get(f"{base}/outputs/").json()
     names = sorted(f["name"] for f in listing["files"])
     assert names == ["gp_allocations_2025-26-Q2_15N.xlsx", "manifest.json"]
     assert client.get(f"{base}/outputs/gp_allocations_2025-26-Q2_15N.xlsx").content == b"PK\x03\x04 workbook"
-    assert "15N" not in client.get("/runs/other-run/").text
+    assert client.get("/runs/other-run/outputs/").status_code == 404
+    js = client.get("/static/gp-allocations.js")
+    assert js.status_code == 200 and "globalThis.AirflowPlugin" in js.text
+
+
+def _airflow_run(run_id: str, state: str = "success") -> dict:
+    return {"run_id": run_id, "state": state, "run_type": "manual", "run_after": "2025-10-01T02:00:00+00:00"}
+
+
+def test_the_runs_page_lists_status_period_sub_icb_names_and_links_not_latest(served, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    _, run_id, ui = served
+    out = tmp_path / "outputs" / PERIOD
+    (out / "latest").symlink_to(out / "manual__2025-10-01T02_00_00_00_00", target_is_directory=True)
+    manifest = {
+        "files": [{"name": "gp_allocations_2025-26-Q2_15N.xlsx", "sub_icb_code": "15N", "rows": 120}],
+        "totals": {"sub_icb": {"15N": {"name": "NHS Devon ICB - 15N"}}},
+    }
+    (out / "manual__2025-10-01T02_00_00_00_00" / "manifest.json").write_text(json.dumps(manifest))
+    records = {
+        run_id: (_airflow_run(run_id), {"publish": "success"}, {"period": PERIOD}, {"status": "published"}),
+        "scheduled__2025-10-02": (
+            _airflow_run("scheduled__2025-10-02"),
+            {"standardise_extracts": "skipped", "publish": "skipped"},
+            {"period": "2025-26-Q3"},
+            None,
+        ),
+        "manual__again": (
+            _airflow_run("manual__again"),
+            {"publish": "success"},
+            {"period": PERIOD},
+            {"status": "unchanged", "previous_run_id": run_id},
+        ),
+        "manual__broken": (
+            _airflow_run("manual__broken", "failed"),
+            {"validate_extracts": "failed"},
+            {"period": PERIOD},
+            None,
+        ),
+    }
+
+    def source(one):
+        chosen = [one] if one else list(records)
+        return [ui.run_overview(*records[r]) for r in chosen if r in records]
+
+    client = TestClient(ui.create_app(require_auth=False, runs_source=source))
+    listed = client.get("/api/runs").json()
+    by_id = {r["run_id"]: r for r in listed["runs"]}
+    assert "latest" not in by_id and set(by_id) == set(records), "latest is a pointer, never a run"
+    assert listed["latest"] == {PERIOD: "manual__2025-10-01T02_00_00_00_00"}
+    first = by_id[run_id]
+    assert (first["period"], first["outcome"]["status"], first["latest"]) == (PERIOD, "published", True)
+    assert first["sub_icbs"] == [
+        {
+            "code": "15N",
+            "name": "NHS Devon ICB - 15N",
+            "file": "gp_allocations_2025-26-Q2_15N.xlsx",
+            "rows": 120,
+            "url": "/gp-allocations/runs/manual__2025-10-01T02%3A00%3A00%2B00%3A00/outputs/"
+            "gp_allocations_2025-26-Q2_15N.xlsx",
+        }
+    ]
+    assert first["links"]["validation_report"].endswith("/data-docs/index.html")
+    assert client.get(first["links"]["manifest"].removeprefix("/gp-allocations")).json() == manifest
+    assert by_id["scheduled__2025-10-02"]["outcome"]["status"] == "not yet available"
+    assert by_id["manual__again"]["outcome"] == {
+        "status": "unchanged",
+        "detail": f"same figures as {run_id}: no new version",
+    }
+    assert by_id["manual__broken"]["outcome"]["status"] == "failed"
+    assert "validate_extracts" in by_id["manual__broken"]["outcome"]["detail"]
+    assert client.get("/api/runs/manual__again").json()["outcome"]["status"] == "unchanged"
+    assert client.get("/api/runs/nope").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -103,21 +173,19 @@ def test_plugin_never_serves_outside_its_roots(served, path) -> None:
     assert "not for the web" not in response.text and "root:" not in response.text
 
 
-def test_extra_links_point_at_the_plugin_for_the_right_tasks(served) -> None:
-    _, run_id, ui = served
+def test_extra_links_point_at_the_run_report_and_the_run_page() -> None:
     from types import SimpleNamespace
 
-    key = SimpleNamespace(dag_id=DAG_ID, task_id=ui.VALIDATE_TASK, run_id=run_id, map_index=-1)
-    validate = SimpleNamespace(task_id=ui.VALIDATE_TASK)
-    finalise = SimpleNamespace(task_id=ui.PUBLISH_TASK)
-    assert (
-        ui.ValidationReportLink()
-        .get_link(validate, ti_key=key)
-        .endswith("/gp-allocations/runs/manual__2025-10-01T02%3A00%3A00%2B00%3A00/data-docs/index.html")
+    from gp_allocations_airflow.links import PublishedOutputsLink, ValidationReportLink
+
+    run_id = "manual__2025-10-01T02:00:00+00:00"
+    key = SimpleNamespace(dag_id=DAG_ID, task_id="validate_extracts", run_id=run_id, map_index=-1)
+    assert ValidationReportLink().get_link(None, ti_key=key) == (
+        "/gp-allocations/runs/manual__2025-10-01T02%3A00%3A00%2B00%3A00/data-docs/index.html"
     )
-    assert ui.ValidationReportLink().get_link(finalise, ti_key=key) == ""
-    outputs = ui.PublishedOutputsLink().get_link(finalise, ti_key=key)
-    assert outputs.endswith("/runs/manual__2025-10-01T02%3A00%3A00%2B00%3A00/")
+    assert PublishedOutputsLink().get_link(None, ti_key=key) == (
+        "/plugin/gp-allocations?run_id=manual__2025-10-01T02%3A00%3A00%2B00%3A00"
+    )
 
 
 def test_plugin_requires_an_airflow_login() -> None:
@@ -127,7 +195,8 @@ def test_plugin_requires_an_airflow_login() -> None:
     import gp_allocations_ui
 
     client = TestClient(gp_allocations_ui.create_app())
-    assert client.get("/").status_code == 401
+    for path in ("/api/runs", "/api/runs/x", "/runs/x/outputs/", "/runs/x/data-docs/index.html"):
+        assert client.get(path).status_code == 401, path
 
 
 # --- the real thing -----------------------------------------------------------------------------------
@@ -139,7 +208,7 @@ def _request(url: str, token: str | None = None, method: str = "GET", body: dict
     req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=30) as resp:
+    with urllib.request.urlopen(req, timeout=90) as resp:
         raw = resp.read()
         kind = resp.headers.get("Content-Type", "")
     return json.loads(raw) if "json" in kind else raw.decode("utf-8", "replace")
@@ -152,21 +221,23 @@ def _healthy(base: str) -> bool:
         return False
 
 
-@pytest.mark.e2e
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is installed by .ci/run")
-def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
+@contextlib.contextmanager
+def airflow_ui(tmp_path: Path, sample_period: str = PERIOD, practices: int = 40):
+    """Airflow 3.3 with the project's DAG and plugin, as a data engineer runs it: API server, scheduler
+    and DAG processor (LocalExecutor, fresh PostgreSQL metadata database, simple auth manager with a
+    password file), a generated sample in the source folder. Yields (base URL, admin password, env)."""
     from gp_allocations.periods import Period
     from gp_allocations.sample_data import generate_samples
 
     so = _scale_out_module()
-    generate_samples(tmp_path / "extracts", period=Period.parse(PERIOD), practices=40, seed=5)
+    generate_samples(tmp_path / "extracts", period=Period.parse(sample_period), practices=practices, seed=5)
     db_name = f"gp_alloc_ui_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
     password = secrets.token_urlsafe(16)
     (tmp_path / "passwords.json").write_text(json.dumps({"admin": password}))
-    port, screenshot_port = so.free_port(), so.free_port()
+    port = so.free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
@@ -182,7 +253,9 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
         "AIRFLOW__CORE__FERNET_KEY": so._fernet_key(),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
         "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"),
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -195,16 +268,70 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
     }
     stack = so.Stack(tmp_path, env)
     base = f"http://127.0.0.1:{port}"
+    report: dict = {}
     try:
         assert so.airflow_cli(env, "db", "migrate", timeout=300).returncode == 0
         stack.start("api-server", ["api-server", "--port", str(port)])
         stack.start("scheduler", ["scheduler"])
         stack.start("dag-processor", ["dag-processor"])
         so.wait_for("the API server", lambda: _healthy(base), 180, stack)
+        yield base, password, stack
+    finally:
+        report = stack.stop()
+        admin_conn = admin.connect()
+        admin_conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin_conn.close()
+        admin.dispose()
+        assert all(not r["left"] for r in report.values()), report
 
-        token = _request(
-            f"{base}/auth/token", method="POST", body={"username": "admin", "password": password}
-        )["access_token"]
+
+def _token(base: str, password: str) -> str:
+    body = {"username": "admin", "password": password}
+    return _request(f"{base}/auth/token", method="POST", body=body)["access_token"]
+
+
+def _wait_run(base, token, run_id, stack, timeout=900) -> str:
+    from urllib.parse import quote
+
+    so = _scale_out_module()
+
+    def done():
+        state = _request(f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}", token)["state"]
+        return state if state in ("success", "failed") else None
+
+    return so.wait_for(f"run {run_id}", done, timeout, stack, every=5)
+
+
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+DOCS_IMG = ROOT / "docs" / "img"
+TRIGGER_DIALOG = (
+    "[...document.querySelectorAll('[role=dialog]')].find(d => d.innerText.includes('Reporting period'))"
+)
+
+
+def _keep(shot: Path, name: str) -> None:
+    """Screenshots go to docs/img only when asked (GP_ALLOC_UPDATE_DOCS=1): a test run never
+    changes tracked files."""
+    assert 20_000 < shot.stat().st_size < 600_000, f"{shot.name}: {shot.stat().st_size} bytes"
+    if os.environ.get("GP_ALLOC_UPDATE_DOCS") == "1":
+        shutil.copyfile(shot, DOCS_IMG / name)
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is installed by .ci/run")
+def test_a_data_engineer_logs_in_triggers_with_defaults_and_finds_the_outputs(tmp_path) -> None:
+    """Chromium against a real Airflow: log in, open Trigger, trigger with every default, see a bad
+    period refused in a sentence, run a period to success, open the validation report and the
+    plugin page; screenshots of the trigger form, the grid and the plugin page."""
+    import datetime as dt
+    from urllib.parse import quote
+
+    from _browser import Browser
+    from gp_allocations.periods import Period
+
+    so = _scale_out_module()
+    with airflow_ui(tmp_path) as (base, password, stack):
+        token = _token(base, password)
         with pytest.raises(urllib.error.HTTPError) as denied:
             _request(f"{base}/api/v2/dags/{DAG_ID}")
         assert denied.value.code == 401, "the API needs the login"
@@ -215,9 +342,41 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
             except urllib.error.HTTPError:
                 return None
 
-        so.wait_for("the DAG to be parsed", parsed, 240, stack)
-        _request(f"{base}/api/v2/dags/{DAG_ID}", token, "PATCH", {"is_paused": False})
-        with pytest.raises(urllib.error.HTTPError) as rejected:  # the Params form's validation
+        listed = so.wait_for("the DAG to be parsed", parsed, 240, stack)
+        assert listed["description"].startswith("Nightly: pull GP contract"), "the DAG list shows it"
+        browser = Browser(tmp_path / "chromium")
+        try:
+            browser.login(base, "admin", password)  # a real login through the form
+
+            # Trigger: the form opens with every default, nothing starred, Trigger enabled
+            browser.open(f"{base}/dags/{DAG_ID}")
+            browser.wait_for_text("Trigger", 60)
+            browser.click_button("Trigger")
+            browser.wait_for_text("Reporting period", 60)
+            form = browser.js(f"{TRIGGER_DIALOG}.innerText")
+            for title in ("Reporting period", "Price per weighted patient (GBP)", "Extracts to pull"):
+                assert title in form, title
+                assert f"{title} *" not in form and f"{title}*" not in form, f"{title} is optional: no star"
+            browser.resize(1500, 1500)  # the whole form, down to its Trigger button
+            assert browser.js("!document.querySelector('textarea#element_extracts')"), "a multi-select"
+            _keep(browser.screenshot(tmp_path / "trigger.png"), "airflow-trigger-form.png")
+            browser.resize(1500, 950)
+            # a bad period: refused in a sentence, in the form, before any run exists
+            browser.type_into("#element_period", "2025-Q9")
+            browser.click_button("Trigger", within=TRIGGER_DIALOG)
+            browser.wait_for_text("Reporting period: '2025-Q9' is not in the expected form.", 60)
+            assert "Failed validating" not in browser.text()
+            browser.type_into("#element_period", "")
+            browser.click_button("Trigger", within=TRIGGER_DIALOG)
+            browser.wait_for(f"!{TRIGGER_DIALOG}", 60, "the trigger dialog to close")
+            runs = _request(f"{base}/api/v2/dags/{DAG_ID}/dagRuns?order_by=-run_after", token)["dag_runs"]
+            default_run = next(r for r in runs if r["run_type"] == "manual")
+            assert not (default_run.get("conf") or {}).get("period"), "triggered with the empty default"
+        finally:
+            browser.close()
+
+        # a bad period is refused before a run exists, in a sentence
+        with pytest.raises(urllib.error.HTTPError) as rejected:
             _request(
                 f"{base}/api/v2/dags/{DAG_ID}/dagRuns",
                 token,
@@ -225,6 +384,10 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
                 {"logical_date": None, "conf": {"period": "2025-Q9"}},
             )
         assert rejected.value.code == 400
+        detail = json.loads(rejected.value.read())["detail"]
+        assert detail.startswith("Reporting period: '2025-Q9' is not in the expected form."), detail
+        assert "Failed validating" not in detail and "^" not in detail
+
         run = _request(
             f"{base}/api/v2/dags/{DAG_ID}/dagRuns",
             token,
@@ -232,68 +395,54 @@ def test_login_trigger_wait_and_screenshot_the_grid(tmp_path) -> None:
             {"logical_date": None, "conf": {"period": PERIOD, "variant": "deprivation_weighted"}},
         )
         run_id = run["dag_run_id"]
-
-        def done():
-            state = _request(f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", token)["state"]
-            return state if state in ("success", "failed") else None
-
-        assert so.wait_for("the run", done, 900, stack, every=5) == "success"
-
-        from urllib.parse import quote
-
-        links = _request(
-            f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
-            "validate.validate_extracts/links",
-            token,
+        assert _wait_run(base, token, run_id, stack) == "success"
+        # the defaults resolve to the quarter of the run date (the sample is of another quarter)
+        assert _wait_run(base, token, default_run["dag_run_id"], stack) in ("success", "failed")
+        default_page = _request(
+            f"{base}/gp-allocations/api/runs/{quote(default_run['dag_run_id'], safe='')}", token
         )
-        report_url = links["extra_links"]["Validation report"]
-        assert report_url and report_url.startswith("/gp-allocations/runs/")
-        report = _request(f"{base}{report_url}", token)
+        run_after = dt.datetime.fromisoformat(default_run["run_after"])
+        assert default_page["period"] == Period.containing(run_after.date()).slug
+        assert default_page["outcome"]["status"] != "published"
+        # its task logs are short, free of third-party chatter, and a data error has no traceback
+        logs = sorted((tmp_path / "airflow" / "logs").rglob("attempt=*.log"))
+        assert logs
+        for log_file in logs:
+            text = log_file.read_text()
+            assert "Skipping registering function" not in text and "Traceback" not in text, log_file
+            assert "Created temporary directory" not in text, log_file
+            assert len(text.splitlines()) < 80, (log_file, len(text.splitlines()))
+
+        def links(task_id):
+            return _request(
+                f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/links",
+                token,
+            )["extra_links"]
+
+        assert list(links("validate_extracts")) == ["Validation report"]
+        assert list(links("publish")) == ["Published outputs"]
+        assert links("load_warehouse") == {}, "no empty Extra Links heading on other tasks"
+        report = _request(f"{base}{links('validate_extracts')['Validation report']}", token)
         assert "<html" in report.lower() and "expectation" in report.lower()
-        outputs = _request(f"{base}/gp-allocations/runs/{quote(run_id, safe='')}/outputs/", token)
-        assert any(f["name"] == "manifest.json" for f in outputs["files"])
-        assert sum(f["name"].endswith(".xlsx") for f in outputs["files"]) >= 2
+        page = _request(f"{base}/gp-allocations/api/runs/{quote(run_id, safe='')}", token)
+        assert page["outcome"]["status"] == "published" and page["latest"] and page["period"] == PERIOD
+        assert len(page["sub_icbs"]) >= 2 and all(s["name"] for s in page["sub_icbs"])
 
-        # the screenshot: a second API server on the same database where everyone is admin (no login)
-        stack.start(
-            "api-server-screenshot",
-            ["api-server", "--port", str(screenshot_port)],
-            {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"},
-        )
-        shot_base = f"http://127.0.0.1:{screenshot_port}"
-        so.wait_for("the screenshot API server", lambda: _healthy(shot_base), 180, stack)
-        shot = tmp_path / "grid.png"
-        subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                f"--user-data-dir={tmp_path / 'chromium'}",
-                "--virtual-time-budget=20000",
-                f"--screenshot={shot}",
-                "--window-size=1600,1000",
-                f"{shot_base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=180,
-        )
-        assert shot.stat().st_size > 20_000, "a rendered page, not a blank one"
-        assert shot.stat().st_size < 400_000, f"screenshot is {shot.stat().st_size} bytes"
-        # the docs' picture is refreshed on request only, so a test run never changes tracked files
-        if os.environ.get("GP_ALLOC_UPDATE_DOCS") == "1":
-            shutil.copyfile(shot, ROOT / "docs" / "img" / "airflow-grid.png")
-    finally:
-        report = stack.stop()
-        admin_conn = admin.connect()
-        admin_conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin_conn.close()
-        admin.dispose()
-    assert all(not r["left"] for r in report.values()), report
+        browser = Browser(tmp_path / "chromium-2")
+        try:
+            browser.login(base, "admin", password)
+            browser.open(f"{base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
+            browser.wait_for_text("compute_allocations", 90)
+            _keep(browser.screenshot(tmp_path / "grid.png"), "airflow-grid.png")
+            browser.open(f"{base}{links('publish')['Published outputs']}")
+            browser.wait_for_text(page["sub_icbs"][0]["name"], 90)
+            assert "published" in browser.text() and "latest" in browser.text()
+            _keep(browser.screenshot(tmp_path / "run-page.png"), "airflow-plugin-run.png")
+            browser.open(f"{base}/plugin/gp-allocations")
+            browser.wait_for("document.querySelector('[data-testid=gp-runs]')", 90, "the runs table")
+            listed = browser.js("document.querySelector('[data-testid=gp-runs]').innerText")
+            assert run_id in listed and PERIOD in listed and "latest" in listed
+            assert "\nlatest\t" not in listed, "latest is a badge, not a run"
+            _keep(browser.screenshot(tmp_path / "runs-page.png"), "airflow-plugin-runs.png")
+        finally:
+            browser.close()

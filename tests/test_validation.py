@@ -53,6 +53,7 @@ def test_negative_count_names_file_row_published_column_and_value(tmp_path):
     report = validate(_only(frames, "capitation_age_sex"), out_dir=tmp_path, build_data_docs=False)
 
     assert not report.passed
+    assert report.outcome_line().startswith("validation FAILED: 1 error rule")
     res = _result(report, "capitation_age_sex", "non_negative_count")
     assert (res["severity"], bool(res["success"]), res["failing_rows"]) == ("error", False, 1)
     assert res["column"] == "NUMBER_OF_PATIENTS"
@@ -149,6 +150,9 @@ def test_warnings_do_not_block(tmp_path):
         2,
         "NO2011",
     )
+    n_warnings = len(report.warnings())
+    assert report.outcome_line().startswith(f"validation passed with {n_warnings} warnings (no errors), ")
+    assert "failed" not in report.outcome_line(), "a pass with warnings never reads as a failure"
     message = _result(report, "cross_extract", "lsoa_in_deprivation")["message"]
     assert f"1 unknown code(s) ({int(lsoa.loc[0, 'patients'])} patients): NO2011" in message
     assert "0 English LSOA code(s)" in message and "0 Welsh code(s)" in message

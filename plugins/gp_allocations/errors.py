@@ -60,3 +60,23 @@ class ReconciliationFailed(PipelineError):
         self.expected = expected
         self.actual = actual
         super().__init__(message)
+
+
+class PeriodMismatch(InputError):
+    """An extract is for another period than the run's (rule ``extract_period_matches_run``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        extract: str,
+        found_period: str,
+        run_period: str,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.extract = extract
+        self.found_period = found_period
+        self.run_period = run_period
+        super().__init__(message, file=file, row=row, column=column, rule="extract_period_matches_run")

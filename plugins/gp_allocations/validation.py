@@ -57,6 +57,10 @@ _LIST_IN_MESSAGE = 20
 # ----------------------------------------------------------------------------------------- report
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 @dataclass
 class ValidationReport:
     """Outcome of one validation run: every rule's result, the quarantined rows, the Data Docs."""
@@ -132,6 +136,19 @@ class ValidationReport:
         others = sorted(set(errors["rule"]) - {first["rule"]})
         tail = f"; other error rule(s) failed: {', '.join(others)}" if others else ""
         return f"{head}; {failing} row(s) in all{tail}. Failing rows are listed in the run's quarantine.csv"
+
+    def outcome_line(self) -> str:
+        """``validation passed with 2 warnings (no errors), 14 rows quarantined``: errors and warnings
+        apart, so a pass with warnings never reads as a failure."""
+        errors, warnings = len(self.errors()), len(self.warnings())
+        rows = len(self.quarantine)
+        quarantined = f"{_count(rows, 'row')} quarantined"
+        if not self.passed:
+            also = f" and {_count(warnings, 'warning rule')}" if warnings else ""
+            return f"validation FAILED: {_count(errors, 'error rule')}{also} failed, {quarantined}"
+        if warnings:
+            return f"validation passed with {_count(warnings, 'warning')} (no errors), {quarantined}"
+        return f"validation passed: no errors, no warnings, {quarantined}"
 
     def raise_for_errors(self) -> None:
         """Raise ValidationFailed naming the first error, if any error rule failed."""
@@ -293,24 +310,22 @@ def validate(
     passed = not bool(((results["severity"] == "error") & ~results["success"]).any())
     extra = {"period": period.slug if period else None, "extracts": sorted(frames)}
     report = ValidationReport(passed, results, quarantine, docs_index, quarantine_path, extra)
-    log.info(
-        "validation %s: %d rule(s) failed (%d error, %d warning), %d row(s) quarantined",
-        "passed" if passed else "FAILED",
-        int((~results["success"]).sum()),
-        len(report.errors()),
-        len(report.warnings()),
-        len(quarantine),
-    )
+    log.info("%s", report.outcome_line())
     return report
 
 
 def _ephemeral_context(docs_dir: Path | None):
     """One ephemeral GX context for the whole run, quiet, with a Data Docs site in docs_dir if given."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # before the import: GX logs ~200 "Skipping registering function ..." INFO lines while importing
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # ...and after it: a few GX modules set their own logger to INFO when imported
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+        if 0 < logging.getLogger(name).level < logging.WARNING:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:  # GX md5-hashes every frame under 1 GB as a batch marker (about 1 s at 3M rows); we never use it
         from great_expectations.execution_engine import pandas_execution_engine
 

@@ -88,6 +88,7 @@ def first_error_line(exc: BaseException | str | None) -> str:
     """The first non-empty line of an exception's message (ValidationFailed puts the key fact there)."""
     if exc is None:
         return "(no exception recorded)"
+    exc = getattr(exc, "error", None) or exc  # a task ended by TaskStopped: the error it carries
     text = str(exc) if not isinstance(exc, str) else exc
     for line in text.splitlines():
         if line.strip():
@@ -141,12 +142,27 @@ def failure_summary(context) -> dict:
     }
 
 
+#: Mail clients show about this much of a subject; the whole error is in the body.
+SUBJECT_LIMIT = 200
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, cut at the last word boundary that fits, with an ellipsis: never mid-word."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    head = cut.rsplit(" ", 1)[0] if " " in cut and text[limit - 1] != " " else cut
+    return head.rstrip(" ,;:-") + "…"
+
+
 def failure_message(summary: dict) -> tuple[str, str]:
     """Subject and plain-text body of the failure e-mail."""
-    subject = (
+    subject = shorten(
         f"[GP allocations] FAILED {summary['dag_id']} / {summary['task_id']} "
-        f"period {summary['period']}: {summary['error']}"
-    )[:300]
+        f"period {summary['period']}: {summary['error']}",
+        SUBJECT_LIMIT,
+    )
     body = "\n".join(
         [
             "A task of the GP allocations nightly run failed; nothing was published for this run.",
@@ -214,7 +230,7 @@ class FailureAlert(_BaseNotifier):  # type: ignore[misc,valid-type]
             return
         summary = failure_summary(context)
         subject, body = failure_message(summary)
-        log.error("%s", subject)
+        # not logged as an error: the task has just logged its own one-line reason
         try:
             send_alert(subject, body, self.to or alert_recipients())
         except Exception:
