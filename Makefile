@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv demo test check lint bench pennies sample clean screenshots
+.PHONY: venv demo test check lint bench pennies sample clean screenshots images
 
 venv: $(VENV)/.installed
 
@@ -32,7 +32,7 @@ lint: venv
 UNIT_TESTS := tests/test_money.py tests/test_periods.py tests/test_engine_allocate.py \
 	tests/test_engine_parameters.py tests/test_engine_reconcile.py tests/test_gates.py tests/test_variant_registry.py \
 	tests/test_layouts.py tests/test_publish.py tests/test_workbooks.py tests/test_practice_changes.py \
-	tests/test_pennies_baseline.py
+	tests/test_pennies_baseline.py tests/test_signoff.py tests/test_sizes.py
 check: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(UNIT_TESTS) -k "not real"
 
@@ -46,9 +46,20 @@ bench: venv
 	$(BIN)/pip install --quiet -r requirements-bench.txt -c constraints.txt
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-# Chromium screenshots of the Airflow UI in docs/img (real Airflow 3.3, about 7 minutes).
+# Chromium screenshots of the Airflow UI in docs/img (real Airflow 3.3, about 7 minutes each): the trigger
+# form, the grid and the plugin pages, then the approver's sign-off screen.
 screenshots: venv
-	GP_ALLOC_UPDATE_DOCS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_ui_standalone.py -k data_engineer
+	GP_ALLOC_UPDATE_DOCS=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/test_ui_standalone.py tests/test_signoff_airflow.py -k "data_engineer or approver"
+
+# Page images of every sheet type and of a practice statement in docs/img (the test fixture's books printed
+# by LibreOffice with forced recalculation, then pdftoppm; about a minute).
+images: venv
+	PYTHONPATH=plugins:tests $(BIN)/python scripts/page_images.py
+
+# Sample extracts in the published layouts (deterministic from the seed): SAMPLE_ARGS="--practices 200".
+sample: venv
+	$(BIN)/python -m gp_allocations generate $(SAMPLE_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ from gp_allocations.extracts import EXTRACTS, NIGHTLY_EXTRACTS
 from gp_allocations.variants import DEFAULT_VARIANT, REGISTRY
 from gp_allocations_airflow import FailureAlert, deadline_missed
 from gp_allocations_airflow.links import publication_task, validation_task
+from gp_allocations_airflow.signoff import SignOffOperator, sign_off_wait
 from gp_allocations_airflow.tasks import retry_policy
 
 DESCRIPTION = (
@@ -38,6 +39,8 @@ loads them into the warehouse, recomputes **Carr-Hill weighted capitation** with
 | load_warehouse | staging then core tables for the period, one transaction (SQL in `include/sql`) |
 | compute_allocations | weighted list per practice for every variant, QOF, marts per level |
 | workbooks | one workbook per sub-ICB location (mapped) and the national one, in a hidden staging folder |
+| review_publication | compares the staged version with `latest`: does an approver need to sign it off? |
+| sign_off | Human-in-the-loop approval, only when the review asks for it (else skipped, saying why) |
 | publish | `manifest.json`, then the run moves into `<output>/<period>/<run>/` at once and `latest` follows |
 | deliver_workbooks | optional e-mail of each sub-ICB workbook to its finance team |
 
@@ -47,7 +50,8 @@ the task log ends with one line naming file, row, column and rule.
 
 **Not yet available**: NHS extracts for a quarter come out during that quarter. Until they do, a
 nightly run finds the previous quarter's files: it is **skipped** from *standardise_extracts* on,
-with "extracts for ... are not yet available" in that task's log; nothing fails and no alert is sent.
+with "not yet available: ... is for ..., the run is for ..." in that task's log; nothing fails and no
+alert is sent. Which period each extract may be for is `include/extract_periods.yaml`.
 After 45 days into the quarter the same finding fails the run (and alerts): the source is not being
 updated or the publication is late. A run whose period you set yourself fails instead, naming the
 extract and the period it is for.
@@ -55,12 +59,13 @@ extract and the period it is for.
 **Manual runs** (Trigger, with the form): every field may stay empty or at its default. Choose the
 period, the formula variant shown as the headline, the parameter set, optionally a price per
 weighted patient (GBP 1 to 1000) and a subset of extracts (empty: the nightly set). Values are
-checked before the run starts. *Unpause on trigger* (ticked by default on a paused DAG) also lets
-the scheduler start tonight's nightly run: untick it to run only what you trigger.
+checked before the run starts. *Unpause on trigger* (ticked by default on a paused DAG) also makes
+the scheduler start the nightly run of the latest 02:00 slot at once: untick it to run only what you
+trigger.
 
 **Where to look**: *validate_extracts* has a **Validation report** button (Great Expectations Data
 Docs of this run); *publish* has **Published outputs** (the run's page: status, sub-ICB workbooks,
-manifest). Each run has a *Publication* tab, and *Browse > GP allocations* lists every run.
+manifest). *Browse > GP allocations* lists every run: status, period, sub-ICB locations, links.
 Published datasets are Assets (`gp_allocations_workbooks`, `gp_allocations_manifest`,
 `gp_allocations_validation_report`), so downstream DAGs can be scheduled on them.
 
@@ -68,7 +73,17 @@ Published datasets are Assets (`gp_allocations_workbooks`, `gp_allocations_manif
 `gp_alloc_alert_recipients` through the `smtp_default` connection, naming the DAG, task, period and
 the first error line. Bad input fails at once (never retried); pull, load, compute and publish
 retry other errors with exponential back-off (network, database and disk blips). A run still going
-2 h 30 after it was queued raises a *late* alert, and is stopped at 3 h, well before the working day.
+2 h 30 after it was queued raises a *late* alert, and is stopped at 3 h, well before the working day
+(plus the sign-off wait when it waits for an approver).
+
+**Sign-off**: a run that would change the figures of a period already published (finance may be
+paying from them), or whose plausibility gate was overridden, stops at *sign_off* until an approver
+answers under *Browse > Required actions*: **Approve** publishes and moves `latest`, **Reject**
+publishes nothing and `latest` stays; who, when and the comment go into the manifest and on the
+workbook covers. A first version, unchanged figures, or a new version with the same figures need no
+sign-off: *sign_off* is skipped, saying why. No answer within 72 h (`GP_ALLOC_SIGN_OFF_HOURS`) fails
+*sign_off* with an alert; nothing is published and the staged workbooks are kept (clear *sign_off* to
+ask again). The Variable `gp_alloc_approver_recipients` (comma separated) is e-mailed the summary.
 
 **Delivery** (optional): when the Variable `gp_alloc_finance_recipients` holds
 `{"<sub-ICB code>": "<address>"}`, each sub-ICB workbook is e-mailed to its finance team after
@@ -90,13 +105,16 @@ VALIDATION_REPORT = Asset(
 )
 
 #: Nightly at 02:00; a run not finished 2 h 30 after it was queued is late (alert), at 3 h it is
-#: stopped (failure alert): both well before finance teams start at 08:00.
+#: stopped (failure alert): both well before finance teams start at 08:00. A run that waits for its
+#: sign-off gets the wait on top (an approver answers in working hours).
 LATE_AFTER = dt.timedelta(hours=2, minutes=30)
 STOP_AFTER = dt.timedelta(hours=3)
 # The early "late" alert is an Airflow 3 DeadlineAlert, switched on where a scheduler runs the DAG
 # (docker-compose sets it). Off by default because dag.test() in Airflow 3.3.2 fails on a DAG with a
 # deadline (it looks deadline ids up on the unserialised DAG); the 3 h stop and its alert always apply.
 LATE_ALERT = os.environ.get("GP_ALLOC_LATE_ALERT", "").strip().lower() in ("1", "true", "yes")
+#: How long a run waits for its sign-off (then it fails and alerts; nothing is published).
+SIGN_OFF_WAIT = sign_off_wait()
 #: First retry waits this long, then doubles (exponential back-off). 2 minutes in production; the
 #: real-Airflow kill test sets a few seconds so a killed task's retry starts at once.
 RETRY_DELAY = dt.timedelta(seconds=int(os.environ.get("GP_ALLOC_RETRY_DELAY_SECONDS", "120")))
@@ -108,7 +126,8 @@ def _resolve_run() -> dict:
 
     context = get_current_context()
     run = context["dag_run"]
-    return run_context_from_airflow(context["params"], run.run_id, run.run_after).to_dict()
+    user = getattr(run, "triggering_user_name", None)
+    return run_context_from_airflow(context["params"], run.run_id, run.run_after, user).to_dict()
 
 
 def _ctx() -> dict:
@@ -135,7 +154,7 @@ def _stage(name: str, *args):
     start_date=dt.datetime(2025, 4, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=STOP_AFTER,
+    dagrun_timeout=STOP_AFTER + SIGN_OFF_WAIT,  # the work, plus the wait for an approver
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=LATE_AFTER,
@@ -191,6 +210,15 @@ def _stage(name: str, *args):
             values_display={name: EXTRACTS[name].title for name in EXTRACT_NAMES},
             title="Extracts to pull",
             description="Empty: the nightly set (" + ", ".join(NIGHTLY_EXTRACTS) + ").",
+        ),
+        "override_reason": Param(
+            None,
+            type=["null", "string"],
+            maxLength=2000,
+            title="Override plausibility gates: reason",
+            description="Empty: a breached plausibility gate stops the run. A reason publishes over the "
+            "breaches: the reason, who triggered the run and when go into the manifest and on every "
+            "workbook's Cover, and the run then needs sign-off.",
         ),
     },
 )
@@ -265,11 +293,12 @@ def gp_allocations_nightly():
             return _stage("publish_prepare")
 
         @task(
-            doc_md="Writes one sub-ICB location's Excel workbook into the staging folder. Mapped: one task "
-            "per location, so the work spreads over every Celery worker.",
+            doc_md="Writes one sub-ICB location's Excel workbook and its practice statements (workbook, and "
+            "PDF when `GP_ALLOC_STATEMENT_PDFS=1`) into the staging folder. Mapped: one task per location, "
+            "so the work spreads over every Celery worker.",
             map_index_template="{{ sub_icb_code }}",
         )
-        def write_sub_icb_workbook(sub_icb_code: str) -> dict:
+        def write_sub_icb_workbook(sub_icb_code: str) -> list[dict]:
             get_current_context()["sub_icb_code"] = sub_icb_code
             return _stage("publish_sub_icb", sub_icb_code)
 
@@ -285,16 +314,47 @@ def gp_allocations_nightly():
         codes >> national
         return codes, sub_icb_files, national
 
-    # A sign-off step (approval before `latest` moves) goes between the staged workbooks and publish.
-    @publication_task(
-        doc_md="Writes `manifest.json` (every file's SHA-256, rows, parameters, input hashes), then "
-        "moves the whole run into `<output>/<period>/<run>/` in one step and points `latest` at it: "
-        "readers never see half a publication. Figures equal to `latest`'s publish nothing new "
-        "(*unchanged*). The **Published outputs** button opens the run's page.",
-        outlets=[WORKBOOKS, MANIFEST],
+    @task(
+        doc_md="Compares what this run would publish with the period's `latest` version and decides "
+        "whether an approver must **sign it off**: yes when it changes the figures of a period already "
+        "published (finance may be paying from it) or when a plausibility gate was overridden; no for a "
+        "first version, unchanged figures, or a new version with the same figures. Its log says which."
     )
-    def publish(sub_icb_files: list[dict], national: dict) -> dict:
-        out = _stage("publish_finalise", [*sub_icb_files, national])
+    def review_publication(sub_icb_files: list[dict], national: dict) -> dict:
+        return _stage("publish_review", [*sub_icb_files, national])
+
+    sign_off = SignOffOperator(
+        task_id="sign_off",
+        review_task_id="review_publication",
+        doc_md="**Sign-off** (Human-in-the-loop). When the review asks for it, waits for an approver "
+        "(*Required actions*, or the REST API): the summary shows England and the largest sub-ICB "
+        "changes, changed inputs, warnings, overrides and a link to the staged workbooks. **Approve** "
+        "publishes and moves `latest`; **Reject** publishes nothing and `latest` stays. Who, when and "
+        "the comment go into the manifest and on every workbook cover. Skipped, saying why, when no "
+        "sign-off is needed. No answer within the wait (default 72 h, `GP_ALLOC_SIGN_OFF_HOURS`) fails "
+        "it with an alert: nothing published, staged workbooks kept; clear the task to ask again.",
+        response_timeout=SIGN_OFF_WAIT,
+        retries=0,
+    )
+
+    @publication_task(
+        doc_md="Writes `manifest.json` (every file's SHA-256, rows, parameters, input hashes, the "
+        "sign-off), then moves the whole run into `<output>/<period>/<run>/` in one step and points "
+        "`latest` at it: readers never see half a publication. Figures equal to `latest`'s publish "
+        "nothing new (*unchanged*). A rejected sign-off publishes nothing: skipped, saying who rejected "
+        "it and that `latest` stays. The **Published outputs** button opens the run's page.",
+        outlets=[WORKBOOKS, MANIFEST],
+        trigger_rule="none_failed_min_one_success",  # runs when sign_off was skipped as not needed
+    )
+    def publish() -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        context = get_current_context()
+        decision = context["ti"].xcom_pull(task_ids="sign_off")  # None: no sign-off was needed
+        out = _stage("publish_finalise", decision)
+        if out["status"] == "rejected":
+            context["ti"].xcom_push("return_value", out)  # the run's outcome, for the runs page
+            raise AirflowSkipException(out["detail"])
         run = _ctx()
         extra = {"period": run["period"], "run_id": run["run_id"], "directory": out["directory"]}
         _asset_extra(WORKBOOKS, {**extra, "workbooks": out["workbooks"]})
@@ -331,7 +391,11 @@ def gp_allocations_nightly():
         >> compute_allocations()
         >> staging
     )
-    deliver_workbooks(publish(sub_icb_files, national))
+    review = review_publication(sub_icb_files, national)
+    published = publish()
+    review >> sign_off >> published
+    review >> published
+    deliver_workbooks(published)
 
 
 gp_allocations_nightly()

@@ -5,9 +5,10 @@
   ``?run_id=`` shows one run (the publish task's *Published outputs* button opens it). The bundle
   is plain JavaScript in ``plugins/gp_allocations_ui_static/`` (no build step), served below.
 - A FastAPI app mounted by the API server at ``/gp-allocations`` answers those pages (JSON from the
-  Airflow metadata database and the run folders) and serves one run's Great Expectations Data Docs
-  and published files. Only files under the configured data and output roots can be reached: names
-  are resolved and checked, never joined blindly, and symlinks that leave a root are refused.
+  Airflow metadata database and the run folders) and serves one run's Data Docs (its validation
+  report) and published files, with a restrictive Content-Security-Policy (``FILE_HEADERS``). Only
+  files under the configured data and output roots can be reached: names are resolved and checked,
+  never joined blindly, and symlinks that leave a root are refused.
 
 Every route asks Airflow's auth manager whether the user may read this DAG's runs (the UI's session
 cookie or a Bearer token), so per-DAG permissions hold on a shared Airflow. No writes.
@@ -34,8 +35,23 @@ URL_PREFIX = "/gp-allocations"
 DAG_ID = "gp_allocations_nightly"
 STATIC_DIR = Path(__file__).resolve().parent / "gp_allocations_ui_static"
 #: Task ids whose XCom or state tell a run's story (see dags/gp_allocations_nightly.py).
-PREPARE_TASK, PUBLISH_TASK = "prepare", "publish"
+PREPARE_TASK, SIGN_OFF_TASK, PUBLISH_TASK = "prepare", "sign_off", "publish"
 RUNS_SHOWN = 100
+#: Headers on every file the plugin serves (Data Docs, published outputs, the page's bundle): no
+#: script and nothing from another origin may run or load in a served page (its stylesheet is beside
+#: it), no other site may frame it, and no browser may sniff a CSV or JSON holding "<script>" into a
+#: page. The Data Docs page is built to need nothing more (gp_allocations.data_docs).
+FILE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "private, no-cache",
+}
 
 
 def _safe_name(text: str) -> str:
@@ -72,15 +88,28 @@ def _inside(root: Path, candidate: Path) -> Path | None:
 
 
 def run_folders(run_id: str) -> dict[str, Path | None]:
-    """The run's validation folder and published folder, if they exist (any period)."""
+    """The run's validation folder, its publication review, its staged folder (workbooks awaiting
+    sign-off or rejected) and its published folder, if they exist (any period)."""
+    from gp_allocations.pipeline import REVIEW_FILE
+    from gp_allocations.publish import STAGING
+
     runs_root, out_root = _roots()
     name = _safe_name(run_id)
-    found: dict[str, Path | None] = {"validation": None, "outputs": None}
+    found: dict[str, Path | None] = {"validation": None, "review": None, "staged": None, "outputs": None}
     if runs_root.is_dir():
         for period_dir in sorted(runs_root.iterdir()):
             folder = _inside(runs_root, period_dir / name / "validation")
             if folder and folder.is_dir():
                 found["validation"] = folder
+            review = _inside(runs_root, period_dir / name / REVIEW_FILE)
+            if review and review.is_file():
+                found["review"] = review
+    staging_root = out_root / STAGING
+    if staging_root.is_dir():
+        for period_dir in sorted(staging_root.iterdir()):
+            folder = _inside(staging_root, period_dir / name)
+            if folder and folder.is_dir():
+                found["staged"] = folder
     if out_root.is_dir():
         for period_dir in sorted(p for p in out_root.iterdir() if not p.name.startswith(".")):
             folder = _inside(out_root, period_dir / name)
@@ -112,25 +141,28 @@ def _read_json(path: Path) -> Any:
 
 
 def sub_icbs_of(manifest: dict | None) -> list[dict]:
-    """Code and name of each sub-ICB workbook in a manifest (the one place that knows its shape)."""
+    """One entry per sub-ICB location of a manifest: code, name, practices, its allocation workbook
+    (file kind ``sub_icb``) and its practice statements workbook (kind ``statements``), if any. The
+    one place that knows the manifest's shape; the kinds are gp_allocations.publish's."""
     if not isinstance(manifest, dict):
         return []
     names = {
         code: (t or {}).get("name")
         for code, t in ((manifest.get("totals") or {}).get("sub_icb") or {}).items()
     }
-    out = []
-    for entry in manifest.get("files") or []:
-        code = entry.get("sub_icb_code")
-        if code:
-            out.append(
-                {
-                    "code": code,
-                    "name": names.get(code) or "",
-                    "file": entry.get("name"),
-                    "rows": entry.get("rows"),
-                }
-            )
+    files = [e for e in manifest.get("files") or [] if isinstance(e, dict) and e.get("sub_icb_code")]
+    statements = {e["sub_icb_code"]: e.get("name") for e in files if e.get("kind") == "statements"}
+    out = [
+        {
+            "code": e["sub_icb_code"],
+            "name": names.get(e["sub_icb_code"]) or "",
+            "file": e.get("name"),
+            "rows": e.get("rows"),
+            "statements": statements.get(e["sub_icb_code"]),
+        }
+        for e in files
+        if e.get("kind") == "sub_icb"
+    ]
     return sorted(out, key=lambda s: s["code"])
 
 
@@ -152,8 +184,15 @@ def outcome_of(run: dict, task_states: dict[str, str], published: dict | None) -
     """One run's outcome in a finance team's words: published, unchanged, not yet available, failed..."""
     state = run.get("state")
     failed = sorted(t for t, s in task_states.items() if s == "failed")
+    if task_states.get(SIGN_OFF_TASK) == "awaiting_input" and state in ("queued", "running"):
+        return {
+            "status": "awaiting sign-off",
+            "detail": "staged, waiting for an approver (Required actions): nothing published yet",
+        }
     if state in ("queued", "running"):
         return {"status": "running", "detail": "the run is still going"}
+    if isinstance(published, dict) and published.get("status") == "rejected":
+        return {"status": "rejected", "detail": str(published.get("detail") or "rejected: nothing published")}
     if failed:
         return {"status": "failed", "detail": f"failed at {', '.join(failed)}: nothing was published"}
     if isinstance(published, dict) and published.get("status") == "unchanged":
@@ -178,16 +217,23 @@ def run_overview(
     outputs = folders["outputs"]
     manifest = _read_json(outputs / "manifest.json") if outputs else None
     base = f"{URL_PREFIX}/runs/{quote(run_id, safe='')}"
+    # not published (awaiting sign-off, rejected): the staged workbooks, marked as staged
+    shown, where = (outputs, "outputs") if outputs else (folders["staged"], "staged")
+    if not outputs and folders["review"] is not None:
+        manifest = (_read_json(folders["review"]) or {}).get("manifest")
     files = []
-    if outputs:
+    if shown:
         files = [
-            {"name": p.name, "bytes": p.stat().st_size, "url": f"{base}/outputs/{quote(p.name)}"}
-            for p in sorted(outputs.iterdir())
-            if p.is_file()
+            {"name": p.name, "bytes": p.stat().st_size, "url": f"{base}/{where}/{quote(p.name)}"}
+            for p in sorted(shown.iterdir())
+            if p.is_file() and not p.name.startswith(".")
         ]
     subs = sub_icbs_of(manifest)
     for sub in subs:
-        sub["url"] = f"{base}/outputs/{quote(str(sub['file']))}" if outputs else None
+        sub["url"] = f"{base}/{where}/{quote(str(sub['file']))}" if shown else None
+        sub["statements_url"] = (
+            f"{base}/{where}/{quote(str(sub['statements']))}" if shown and sub["statements"] else None
+        )
     has_docs = bool(folders["validation"] and (folders["validation"] / "data_docs" / "index.html").is_file())
     return {
         "run_id": run_id,
@@ -201,10 +247,11 @@ def run_overview(
         "validation": _validation_summary(folders["validation"]),
         "sub_icbs": subs,
         "files": files,
+        "staged": bool(shown) and not outputs,
         "links": {
             "run": f"dags/{quote(DAG_ID, safe='')}/runs/{quote(run_id, safe='')}",
             "validation_report": f"{base}/data-docs/index.html" if has_docs else None,
-            "manifest": f"{base}/outputs/manifest.json" if manifest is not None else None,
+            "manifest": f"{base}/outputs/manifest.json" if outputs and manifest is not None else None,
         },
     }
 
@@ -264,11 +311,29 @@ def _runs_from_metadata(
     return out
 
 
+def _file(root: Path | None, relative: str):
+    """A file under ``root`` (a folder serves its index.html) with the serving headers; 404 for
+    anything outside ``root`` or missing."""
+    from fastapi import HTTPException
+    from fastapi.responses import FileResponse
+
+    if root is None:
+        raise HTTPException(404, "nothing recorded for this run")
+    target = _inside(root, root / relative) if relative else root
+    if target is None or not target.exists():
+        raise HTTPException(404, "not found")
+    if target.is_dir():
+        target = _inside(root, target / "index.html")
+        if target is None:
+            raise HTTPException(404, "not found")
+    media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    return FileResponse(target, media_type=media, headers=FILE_HEADERS)
+
+
 def create_app(require_auth: bool = True, runs_source=None):
     """The FastAPI app. ``require_auth=False`` and ``runs_source`` (a function ``(run_id|None) ->
     list[dict]`` replacing the metadata database) only for unit tests of the serving rules."""
     from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.responses import FileResponse
 
     dependencies = []
     if require_auth:
@@ -287,19 +352,6 @@ def create_app(require_auth: bool = True, runs_source=None):
 
         with create_session() as session:
             return _runs_from_metadata(session, DAG_ID, run_id)
-
-    def _file(root: Path | None, relative: str):
-        if root is None:
-            raise HTTPException(404, "nothing recorded for this run")
-        target = _inside(root, root / relative) if relative else root
-        if target is None or not target.exists():
-            raise HTTPException(404, "not found")
-        if target.is_dir():
-            target = _inside(root, target / "index.html")
-            if target is None:
-                raise HTTPException(404, "not found")
-        media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return FileResponse(target, media_type=media)
 
     @app.get("/api/runs")
     def runs() -> dict:
@@ -336,6 +388,13 @@ def create_app(require_auth: bool = True, runs_source=None):
         if "/" in name or "\\" in name:
             raise HTTPException(404, "not found")
         return _file(run_folders(run_id)["outputs"], name)
+
+    @app.get("/runs/{run_id}/staged/{name}")
+    def staged_file(run_id: str, name: str):
+        """A workbook of a run that is not published (awaiting sign-off or rejected), for the approver."""
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise HTTPException(404, "not found")
+        return _file(run_folders(run_id)["staged"], name)
 
     return app
 

@@ -162,7 +162,7 @@ def wait_for(what: str, check, timeout: float, stack: Stack | None = None, every
 
 def run(args: argparse.Namespace) -> dict:
     from gp_allocations.periods import Period
-    from gp_allocations.sample_data import generate_samples
+    from gp_allocations_samples import generate_samples
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gp-alloc-scale-out-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -283,8 +283,9 @@ def run(args: argparse.Namespace) -> dict:
                 summary["mapped_by_host"][h] = summary["mapped_by_host"].get(h, 0) + 1
         summary["deadline_alerts_registered"] = deadlines
         from gp_allocations.config import safe_name
+        from gp_allocations.manifest import allocation_workbooks
 
-        published = sorted((workdir / "outputs" / args.period / safe_name(run_id)).glob("*.xlsx"))
+        published = allocation_workbooks(workdir / "outputs" / args.period / safe_name(run_id))
         summary["workbooks"] = len(published)
     finally:
         summary["stopped"] = stack.stop()

@@ -1,5 +1,8 @@
 """A real headless Chromium driven through the DevTools protocol (no driver, no extra package).
 
+``NO_NETWORK`` flags leave Chromium only the loopback interface (every name resolves to nothing and
+every other request goes to a dead proxy), to show a page renders offline.
+
 Enough for what a user does on the Airflow UI: open a page, wait for text, type into a React form,
 click a button, read the page, take a screenshot. ``websockets`` comes with Airflow.
 """
@@ -29,14 +32,21 @@ FLAGS = [
     "--hide-scrollbars",
 ]
 
+NO_NETWORK = (
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",
+)
+
 
 class Browser:
     """One Chromium process and one page; close() stops the process."""
 
-    def __init__(self, profile: Path, width: int = 1500, height: int = 950) -> None:
+    def __init__(
+        self, profile: Path, width: int = 1500, height: int = 950, extra_flags: tuple[str, ...] = ()
+    ) -> None:
         profile.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+            [CHROMIUM, *FLAGS, *extra_flags, f"--user-data-dir={profile}", "--remote-debugging-port=0",
              f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -7,12 +7,15 @@ folders; these tests start from an ``Allocation`` in memory.)
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from gp_allocations import bridge
 from gp_allocations import publish as pub
 from gp_allocations.errors import PublishError
+from gp_allocations.manifest import build_manifest
 
 
 @dataclass
@@ -40,10 +43,13 @@ def publish_result(
     staging = pub.stage_dir(root, period_slug, run_id)
     shutil.rmtree(staging)
     staging.mkdir(parents=True)
+    if not run.comparisons:  # as stage_publish_prepare does: against the earlier publications under root
+        run = dataclasses.replace(run, comparisons=bridge.comparisons(result, root))
     try:
         files = [pub.stage_sub_icb_workbook(result, run, staging, c, period_slug=period_slug) for c in codes]
         files.append(pub.stage_national_workbook(result, run, staging, period_slug=period_slug))
-        manifest = pub.build_manifest(result, run, files, period_slug=period_slug, run_id=run_id)
+        files.append(pub.stage_practice_facts(result, staging))
+        manifest = build_manifest(result, run, files, period_slug=period_slug, run_id=run_id)
         outcome = pub.finalise_run(
             staging, root, period_slug, run_id, manifest, skip_unchanged=skip_unchanged
         )

@@ -1,10 +1,14 @@
-"""Helpers shared by several test files: where the real NHS files are, and a real local SMTP server."""
+"""Helpers shared by several test files: where the real NHS files are, the nightly DAG run as a user runs
+it, and a real local SMTP server."""
 
 from __future__ import annotations
 
 import contextlib
 import email
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
@@ -20,6 +24,25 @@ requires_real_data = [
     pytest.mark.realdata,
     pytest.mark.skipif(not REAL.is_dir(), reason=f"real NHS files not present at {REAL} (a user's clone)"),
 ]
+
+
+def run_nightly_dag(period: str, settings: dict[str, str]) -> None:
+    """dag.test() of the nightly DAG for ``period`` in a subprocess, like a user's run, with ``settings``
+    (GP_ALLOC_* environment) over this process's; fails the test with the run's output unless it
+    succeeded."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), **settings}
+    code = (
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"dag = DagBag(dag_folder={str(ROOT / 'dags')!r}).dags['gp_allocations_nightly']\n"
+        f"run = dag.test(run_conf={{'period': {period!r}}})\n"
+        "print('STATE', run.state)\n"
+    )
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, env=env)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1200)
+    assert "STATE success" in done.stdout or "STATE DagRunState.SUCCESS" in done.stdout, (
+        done.stdout[-3000:] + (done.stderr[-3000:])
+    )
 
 
 def free_port() -> int:

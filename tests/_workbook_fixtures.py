@@ -246,18 +246,24 @@ def _build(hostile_names: bool, qof_moved: int) -> Allocation:
     ]
     p["qof_path"] = "practice_points"
     p = p.assign(_qof=qof).sort_values("practice_code").reset_index(drop=True)
+    # one input row flagged by a warning rule at the first 15N practice (the run has one more, untied)
+    p["quarantined_rows"] = p["practice_code"] == p.loc[p["sub_icb_code"] == "15N", "practice_code"].min()
+    p["quarantined_rows"] = p["quarantined_rows"].astype("int64")
     p.loc[0, "_qof"] += qof_moved
     codes = pd.Index(p["practice_code"])
     registered = int(p["registered_patients"].sum())
-    products = {
-        "global_sum": p["index_age_sex"] * p["index_additional_needs"],
-        "deprivation_weighted": p["index_age_sex"] * p["index_deprivation"],
+    formulas = {
+        "global_sum": ("age_sex", "additional_needs"),
+        "deprivation_weighted": ("age_sex", "deprivation"),
     }
-    ledger, weights = [], []
-    for v, product in products.items():
-        raw = p["registered_patients"] * product
-        wl = pd.Series((raw * registered / raw.sum()).to_numpy(), index=codes)
-        ledger.append(pennies(VariantResult(v, wl, _envelope(registered), registered / raw.sum()), codes))
+    ledger, weights, factors = [], [], {}
+    for v, formula in formulas.items():
+        raw = p["registered_patients"].astype(float)
+        for c in formula:
+            raw = raw * p[f"index_{c}"]
+        factors[v] = registered / raw.sum()
+        wl = pd.Series((raw * factors[v]).to_numpy(), index=codes)
+        ledger.append(pennies(VariantResult(v, wl, _envelope(registered), factors[v], formula), codes))
         ledger.append(pd.DataFrame({"practice_code": codes, "variant": v, "line": "qof", "pence": p["_qof"]}))
         weights.append(pd.DataFrame({"practice_code": codes, "variant": v, "weighted_list": wl.to_numpy()}))
     facts = p.drop(columns=["_qof"])
@@ -311,9 +317,15 @@ def _build(hostile_names: bool, qof_moved: int) -> Allocation:
         practices=facts,
         ledger=ledger_frame,
         weights=weight_frame,
-        variant_table=pd.DataFrame({"variant": VARIANTS}),
+        variant_table=pd.DataFrame(
+            {
+                "variant": VARIANTS,
+                "normalisation_factor": [factors[v] for v in VARIANTS],
+                "components": [",".join(formulas[v]) for v in VARIANTS],
+            }
+        ),
         envelopes=envelopes,
-        totals=aggregate(facts, ledger_frame, weight_frame, capitation_lines),
+        totals=aggregate(facts, ledger_frame, weight_frame, capitation_lines, quarter=2),
         parameters=parameters,
         components=components,
         checks=pd.DataFrame(),
@@ -353,7 +365,7 @@ def make_run(*, warnings: bool = True) -> RunInfo:
                 "file": "gp-reg-pat-prac-quin-age.csv",
                 "sha256": "ab" * 32,
                 "bytes": 123456,
-                "source": "sample-extracts",
+                "source": "/srv/gp-allocations/extracts/gp-reg-pat-prac-quin-age.csv",
                 "fetched_at": "2025-10-01T02:00:05+00:00",
             },
             {
@@ -365,5 +377,9 @@ def make_run(*, warnings: bool = True) -> RunInfo:
                 "fetched_at": "2025-10-01T02:00:06+00:00",
             },
         ],
-        data_docs="data_docs/index.html",
+        data_docs="/var/lib/gp-allocations/runs/2025-26-Q2/validation/data_docs/index.html",
+        organisation="NHS Devon ICB primary care finance",
+        contact="Primary care finance, england.gp-allocations@nhs.net",
+        version=3,
+        publication_date="2025-10-01",
     )

@@ -113,25 +113,98 @@ def test_run_context_fields_match_the_pipeline(bench, tmp_path):
     assert ctx.output_root == (tmp_path / "outputs").resolve()
 
 
-def _series(validate_s: float, total_others: float, publish_s: float) -> dict:
+def _series(total: float, compute_s: float, publish_s: float, peak: float, ok: bool = True) -> dict:
     stages = {
-        "validate": {"wall_s": validate_s},
-        "compute": {"wall_s": 6.0},
-        "publish": {"wall_s": publish_s},
+        "compute": {"wall_s": compute_s, "ok": True},
+        "publish": {"wall_s": publish_s, "ok": True},
+        "load": {"wall_s": total - compute_s - publish_s, "ok": ok},
     }
-    stages["load"] = {"wall_s": total_others - 6.0}
-    total = validate_s + total_others + publish_s
-    return {"stages": stages, "total_wall_s": total, "peak_rss_mb": 900.0}
+    return {"stages": stages, "total_wall_s": total, "peak_rss_mb": peak, "ok": ok}
 
 
-def test_targets_compare_each_figure_with_its_limit(bench):
-    targets = bench.check_targets(_series(10.0, 14.0, 6.0), peer_s=3.0, dags={"wall_s": 95.0, "ok": True})
-    assert targets["stages_total_s"] == {"value": 30.0, "limit": 45.0, "met": True}
-    assert targets["validate_share"]["value"] == pytest.approx(10 / 30, abs=1e-3)
-    assert targets["validate_share"]["met"] is False  # exactly a third is not "under a third"
-    assert targets["compute_vs_duckdb"] == {"value": 2.0, "limit": 3.0, "met": True}
-    assert targets["dags_test_s"]["met"] is False
-    assert targets["publish_s"]["met"] is True
+def _results(**parts) -> dict:
+    base = {"full_sqlite": _series(24.0, 4.0, 14.0, 1400.0), "duckdb_peer": {"wall_s": 2.5, "ok": True}}
+    return {**base, **parts}
+
+
+def test_targets_are_issue_20s_table_with_its_before_column(bench):
+    assert set(bench.TARGETS) == set(bench.BEFORE) == set(bench.TARGET_LABELS)
+    targets = bench.check_targets(_results())
+    assert targets["stages_total_s"] == {"value": 24.0, "limit": 25.0, "met": True, "before": "60.9 s"}
+    assert targets["compute_vs_duckdb"]["value"] == 1.6 and targets["compute_vs_duckdb"]["met"]
+    assert targets["publish_s"]["met"] and targets["stage_peak_rss_mb"]["met"]
+    # steps not run are absent, never "met"
+    for name in ("stages_total_postgresql_s", "cli_run_peak_rss_mb", "dags_test_s", "x4_peak_rss_mb"):
+        assert name not in targets
+
+
+def test_each_target_fails_past_its_limit_or_when_its_step_failed(bench):
+    slow = _results(
+        full_sqlite=_series(25.5, 5.5, 15.5, 1600.0),
+        full_postgresql=_series(39.0, 6.0, 10.0, 1000.0, ok=False),
+        cli_run={"wall_s": 30.0, "peak_rss_mb": 2100.0, "ok": True},
+        dags_test={"wall_s": 70.0, "ok": False},
+        sqlite_4x={"peak_rss_mb": 9000.0, "ok": True},
+        scaling={"exponent": {"load": 1.06, "compute": 0.9}},
+    )
+    targets = bench.check_targets(slow)
+    met = {name: t["met"] for name, t in targets.items()}
+    assert met == {
+        "stages_total_s": False,  # 25.5 > 25
+        "compute_vs_duckdb": False,  # 5.5 / 2.5 = 2.2x > 2x
+        "publish_s": False,
+        "stages_total_postgresql_s": False,  # under 40 s but a stage failed
+        "stage_peak_rss_mb": False,  # 1600 MB > 1.5 GB
+        "cli_run_peak_rss_mb": False,
+        "dags_test_s": False,  # fast but failed
+        "growth_exponent": False,
+        "x4_peak_rss_mb": True,
+    }
+    assert targets["growth_exponent"]["value"] == 1.06
+    # a stage without a slope (it failed at some size) fails the growth target
+    gaps = bench.check_targets(_results(scaling={"exponent": {"load": 1.0, "publish": None}}))
+    assert gaps["growth_exponent"]["met"] is False
+
+
+def test_growth_exponent_is_fitted_from_a_quarter_to_twice_england(bench):
+    scaling = {"sizes": [0.25, 0.5, 1.0, 2.0, 4.0], "seconds": {"load": [1.0, 2.0, 4.0, 8.0, 64.0]}}
+    assert bench.growth_exponents(scaling, 1.0) == {"load": pytest.approx(1.0)}  # 4x shown, not fitted
+
+
+def test_scaling_table_stays_in_order_of_size_whatever_order_the_series_ran(bench):
+    scaling = {"sizes": [], "practices": [], "seconds": {s: [] for s in bench.STAGES}}
+    for size, load_s in ((1.0, 4.0), (4.0, 16.0), (0.25, 1.0), (2.0, 8.0)):
+        bench.add_to_scaling(scaling, size, int(6500 * size), {"stages": {"load": {"wall_s": load_s}}})
+    assert scaling["sizes"] == [0.25, 1.0, 2.0, 4.0]
+    assert scaling["practices"] == [1625, 6500, 13000, 26000]
+    assert scaling["seconds"]["load"] == [1.0, 4.0, 8.0, 16.0]
+    assert scaling["seconds"]["publish"] == [None] * 4
+
+
+def test_page_shows_before_and_after_and_says_what_was_not_run(bench):
+    args = bench._parser().parse_args(["--no-x4", "--no-dags-test"])
+    results = _results(not_run=bench._not_run(args))
+    results["targets"] = bench.check_targets(results)
+    text = "\n".join(bench.render_targets(results))
+    assert "| 60.9 s | 24.00 | 25.00 | yes |" in text
+    assert "| `airflow dags test`, England, s | 110.5 s | not run |" in text
+    assert "stages at 4x (--no-x4)" in text and "`airflow dags test` (--no-dags-test)" in text
+
+
+def test_profile_of_a_stage_returns_its_result_and_writes_the_call_tree(bench, tmp_path):
+    def stage(ctx):
+        return {"ctx": ctx, "sum": sum(range(10_000))}
+
+    out, profiler = bench.profiled(stage, "c", tmp_path / "profile.txt")
+    assert out == {"ctx": "c", "sum": 49995000}
+    assert profiler in {"pyinstrument", "cProfile (pyinstrument is not installed)"}
+    assert "stage" in (tmp_path / "profile.txt").read_text()
+
+
+def test_cli_run_is_measured_as_one_child_that_publishes(bench, tiny_sample, tmp_path):
+    cli = bench.cli_run(tiny_sample, tmp_path / "cli", PERIOD)
+    assert cli["ok"], Path(cli["log"]).read_text()[-2000:]
+    assert cli["workbooks"] > 0 and cli["peak_rss_mb"] > 50
 
 
 def test_markdown_block_is_replaced_and_hand_written_text_kept(bench, tmp_path):

@@ -178,6 +178,12 @@ def test_long_running_services_have_health_checks(compose) -> None:
     assert scheduler["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"
 
 
+def test_task_logs_are_kept_free_of_airflows_own_deprecation_line(compose) -> None:
+    from gp_allocations_airflow.tasks import TASK_PYTHONWARNINGS
+
+    assert _env(compose["services"]["airflow-worker"])["PYTHONWARNINGS"] == TASK_PYTHONWARNINGS
+
+
 def test_workers_scale_without_fixed_names_or_ports(compose) -> None:
     worker = compose["services"]["airflow-worker"]
     assert "container_name" not in worker and "ports" not in worker and "hostname" not in worker
@@ -228,7 +234,25 @@ def security_problems(compose: dict) -> list[str]:
                 problems.append(f"{name} can write /opt/airflow/{folder}")
     if api.get("AIRFLOW__API__EXPOSE_CONFIG", "false").lower() != "false":
         problems.append("the configuration (with secrets) is exposed in the UI")
+    for name in AIRFLOW_SERVICES:
+        if "no-new-privileges:true" not in (services[name].get("security_opt") or []):
+            problems.append(f"{name} may gain privileges (no-new-privileges is off)")
+    problems += _literal_secrets(services)
     return problems
+
+
+def _literal_secrets(services: dict) -> list[str]:
+    """Secrets written into docker-compose.yaml instead of taken from .env: a secret variable or a
+    password inside a connection URL that is not a ``${...}`` reference."""
+    found = []
+    for name, service in services.items():
+        for key, value in _env(service).items():
+            if key in SECRETS and not re.fullmatch(r"\$\{\w+\}", value):
+                found.append(f"{name}: {key} is written in the file, not taken from .env")
+            for password in re.findall(r"://[^:/@\s]*:([^@\s]*)@", value):
+                if not re.fullmatch(r"\$\{\w+\}", password):
+                    found.append(f"{name}: {key} has a password written in the file")
+    return found
 
 
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -268,6 +292,19 @@ PLANTED = {
         s["airflow-worker"],
         "AIRFLOW_CONN_GP_WAREHOUSE",
         "postgresql://airflow:${GP_WAREHOUSE_PASSWORD}@postgres:5432/gp_warehouse",
+    ),
+    "simple auth settings left in": lambda s: _set_env(
+        s["airflow-apiserver"], "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "true"
+    ),
+    "no proxy": lambda s: s.pop(TLS_PROXY),
+    "redis health check unauthenticated": lambda s: s["redis"]["environment"].pop("REDISCLI_AUTH"),
+    "config exposed": lambda s: _set_env(s["airflow-apiserver"], "AIRFLOW__API__EXPOSE_CONFIG", "true"),
+    "worker may gain privileges": lambda s: s["airflow-worker"].pop("security_opt"),
+    "secret in the file": lambda s: _set_env(s["airflow-scheduler"], "AIRFLOW__API__SECRET_KEY", "s3cret"),
+    "password in a URL": lambda s: _set_env(
+        s["airflow-scheduler"],
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "postgresql+psycopg2://airflow:hunter2@postgres/airflow",
     ),
     "writable dags": lambda s: s["airflow-worker"].update(
         volumes=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,14 +40,20 @@ def test_the_graph_reads_as_the_data_flow(dag) -> None:
         "workbooks.write_sub_icb_workbook",
         "workbooks.write_national_workbook",
     }
-    assert dag.get_task("publish").upstream_task_ids == {
+    assert dag.get_task("review_publication").upstream_task_ids == {
         "workbooks.write_sub_icb_workbook",
         "workbooks.write_national_workbook",
     }
+    # the sign-off sits between the review and publish; publish also hears from the review, so it runs
+    # when the sign-off is skipped as not needed (and only then without one)
+    assert dag.get_task("sign_off").upstream_task_ids == {"review_publication"}
+    assert dag.get_task("publish").upstream_task_ids == {"review_publication", "sign_off"}
+    assert dag.get_task("publish").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("deliver_workbooks").upstream_task_ids == {"publish"}
-    # every task has exactly one way in, except the fan-in to publish: no edge from prepare to all
+    # every task has exactly one way in, except the fan-ins: no edge from prepare to all
+    fan_in = ("prepare", "review_publication", "publish", "workbooks.write_national_workbook")
     for task in dag.tasks:
-        if task.task_id not in ("prepare", "publish", "workbooks.write_national_workbook"):
+        if task.task_id not in fan_in:
             assert len(task.upstream_task_ids) == 1, (task.task_id, task.upstream_task_ids)
 
 
@@ -79,6 +86,8 @@ def test_every_task_retries_with_backoff_except_deterministic_stages(dag) -> Non
             assert task.retries == 0, "bad input does not get better by retrying"
         elif task.task_id == "deliver_workbooks":
             assert task.retries == 0, "a retry would e-mail the same workbook twice"
+        elif task.task_id == "sign_off":
+            assert task.retries == 0, "no answer in time is final (alert); clearing the task asks again"
         else:
             assert task.retries >= 2 and task.retry_exponential_backoff, task.task_id
         assert task.doc_md, f"{task.task_id} has no doc_md"
@@ -182,7 +191,10 @@ def test_a_stuck_run_is_noticed_before_the_working_day(dag, monkeypatch) -> None
     assert alert.interval < dag.dagrun_timeout, "late alert comes before the run is stopped"
     assert alert.callback.path == "gp_allocations_airflow.deadline_missed"
     start = dt.datetime(2025, 7, 1, 2, 0)  # the 02:00 schedule
-    assert start + dag.dagrun_timeout <= dt.datetime(2025, 7, 1, 8, 0)
+    # a run waiting for its approver is not stuck: it may wait for the sign-off on top of the work
+    wait = dag.get_task("sign_off").response_timeout
+    assert wait >= dt.timedelta(hours=48), "an approver answers in working hours, maybe after a weekend"
+    assert start + (dag.dagrun_timeout - wait) <= dt.datetime(2025, 7, 1, 8, 0)
 
 
 def test_published_datasets_are_assets(dag) -> None:
@@ -216,6 +228,21 @@ def test_ui_plugin_adds_no_global_links_and_mounts_its_app() -> None:
     assert out.stdout.strip().splitlines()[-1] == "0 ['/gp-allocations']"
 
 
+def test_the_plugins_folder_loads_with_no_import_errors(tmp_path) -> None:
+    # Airflow imports every .py under plugins/ as a top-level module: a package that is not
+    # listed in plugins/.airflowignore fails on its relative imports and every task log
+    # carries the traceback.
+    code = (
+        "from airflow import plugins_manager; plugins, errors = plugins_manager._get_plugins();"
+        "print(sorted(p.name for p in plugins if p.name.startswith('gp_')), sorted(errors))"
+    )
+    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "['gp_allocations_ui'] []"
+
+
 # --- the trigger form's refusals read as sentences ----------------------------------------------------
 
 BAD_TRIGGERS = [
@@ -239,6 +266,8 @@ BAD_TRIGGERS = [
     ),
     ({"extracts": ["contracts", "contracts"]}, "Extracts to pull: each value may be chosen only once."),
     ({"extracts": "contracts"}, "Extracts to pull: 'contracts' is not empty or a list."),
+    ({"override_reason": "x" * 2001}, "Override plausibility gates: reason: 'xxx"),
+    ({"override_reason": "x" * 2001}, "is too long (2000 characters at most). Empty: a breached"),
 ]
 
 
@@ -300,3 +329,18 @@ def test_the_api_servers_400_is_reworded_for_this_dag_only(dag) -> None:
     planted = TestClient(ReadableParamErrors(app, schema_of=lambda d, k: 1 / 0))
     kept = planted.post("/api/v2/dags/gp_allocations_nightly/dagRuns", json=bad)
     assert kept.status_code == 400 and "Invalid input for param period" in kept.json()["detail"]
+
+
+def test_an_override_reason_is_fixed_in_the_run_context_with_the_triggering_user(dag, tmp_path, monkeypatch):
+    import datetime as dt
+
+    from gp_allocations_airflow import run_context_from_airflow
+
+    monkeypatch.setenv("GP_ALLOC_DATA_DIR", str(tmp_path))
+    params = _resolve(dag, period="2025-26-Q2", override_reason="merger of Y01234 confirmed")
+    when = dt.datetime(2025, 8, 1, tzinfo=dt.UTC)
+    ctx = run_context_from_airflow(params, "manual__1", when, "jane.smith")
+    assert (ctx.override_reason, ctx.override_by) == ("merger of Y01234 confirmed", "jane.smith")
+    assert ctx.override_at
+    plain = run_context_from_airflow(_resolve(dag, period="2025-26-Q2"), "manual__2", when, "jane.smith")
+    assert (plain.override_reason, plain.override_by, plain.override_at) == (None, None, None)

@@ -18,6 +18,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from gp_allocations.manifest import allocation_workbooks
+from gp_allocations.variants import label, variant_names
+
 ROOT = Path(__file__).resolve().parent.parent
 PERIOD = "2025-26-Q2"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -28,7 +31,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
     from gp_allocations.periods import Period
-    from gp_allocations.sample_data import generate_samples
+    from gp_allocations_samples import generate_samples
 
     out = tmp_path_factory.mktemp("extracts")
     generate_samples(out, period=Period.parse(PERIOD), practices=150, seed=7)
@@ -91,7 +94,7 @@ def _practice_allocations(url: str) -> pd.DataFrame:
 def _check_published(published: Path, sample: Path) -> None:
     manifest = json.loads((published / "manifest.json").read_text())
     sub_icbs = set(pd.read_csv(sample / "gp-reg-pat-prac-map.csv", dtype=str)["SUB_ICB_LOCATION_CODE"])
-    workbooks = sorted(published.glob("*.xlsx"))
+    workbooks = allocation_workbooks(published)
     names = " ".join(w.name for w in workbooks)
     for code in sub_icbs:
         assert code in names, f"no workbook for sub-ICB {code}"
@@ -103,12 +106,9 @@ def _check_published(published: Path, sample: Path) -> None:
     assert {w.name for w in workbooks} <= listed
 
 
-VARIANT_LABELS = {
-    "global_sum": "Global sum",
-    "deprivation_weighted": "Deprivation weighted",
-    "imd_quintile_uplift": "IMD quintile uplift",
-    "mpig_recycled": "MPIG recycled",
-}
+# every registered variant the sample can compute: the generated sample has no NHS England
+# weighted-populations extract, so the need-based variant is not computed (its sheets say so)
+VARIANT_LABELS = {name: label(name) for name in variant_names() if name != "need_based_fair_shares"}
 
 
 def _check_national_total(published: Path, allocations: pd.DataFrame) -> None:
@@ -118,7 +118,7 @@ def _check_national_total(published: Path, allocations: pd.DataFrame) -> None:
     total_row = sheet[sheet["Practice code"] == "Total"].iloc[0]
     rows = sheet[sheet["Practice code"] != "Total"]
     for variant, group in allocations.groupby("variant"):
-        column = f"Total: {VARIANT_LABELS[variant]} (£)"
+        column = f"Total: {VARIANT_LABELS[variant]} (£, annual)"
         practice_sum_pence = int(group["total_pence"].sum())
         assert round(total_row[column] * 100) == practice_sum_pence, variant
         assert round(rows[column].sum() * 100) == practice_sum_pence, variant

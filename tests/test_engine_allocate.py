@@ -127,7 +127,7 @@ def test_hand_worked_age_sex_example():
         assert (p[f"index_{comp}"] == 1.0).all()
         row = r.components.set_index("component").loc[comp]
         assert row["status"] == "neutral" and row["reason"]
-    assert r.variants == ["global_sum", "deprivation_weighted"]
+    assert r.variants == ["global_sum", "deprivation_weighted", "over_75s_funding"]  # 75+: age-sex only
     assert r.checks["passed"].all()
     assert p["qof_path"].eq("none").all() and p["qof_pence"].eq(0).all()
 
@@ -424,7 +424,13 @@ def full_result():
 
 def test_variants_and_normalisation(full_result):
     r = full_result
-    assert r.variants == ["global_sum", "deprivation_weighted", "imd_quintile_uplift", "mpig_recycled"]
+    assert r.variants == [
+        "global_sum",
+        "deprivation_weighted",
+        "imd_quintile_uplift",
+        "mpig_recycled",
+        "over_75s_funding",
+    ]
     reg = r.practices["registered_patients"].sum()
     wide = practice_table(r)
     for v in r.variants:
@@ -442,6 +448,7 @@ def test_envelope_conserved_in_every_variant(full_result):
         "deprivation_weighted": net,
         "imd_quintile_uplift": net,
         "mpig_recycled": net + mpig,
+        "over_75s_funding": net + 500 * int(r.practices["patients_75_and_over"].sum()),  # GBP 5 a head
     }
     assert r.envelopes_pence == expected
     for v, env in expected.items():
@@ -521,7 +528,7 @@ def test_missing_components_are_neutral_and_reported():
         assert "no " in comps.loc[c, "reason"] and "neutral" in comps.loc[c, "reason"]
         assert (r.practices[f"index_{c}"] == 1.0).all()
     assert any("additional_needs is neutral" in n for n in r.notes)
-    assert r.variants == ["global_sum", "deprivation_weighted"]  # no quintiles, no contracts
+    assert r.variants == ["global_sum", "deprivation_weighted", "over_75s_funding"]  # no quintiles, contracts
     assert r.practices["deprivation_quintile"].isna().all()
     assert quintile_table(r)["practices"].tolist() == [0, 0, 0, 0, 0, len(r.practices)]  # all 'unknown'
     # with every optional component neutral the weighted list is the age-sex list

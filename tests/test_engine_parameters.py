@@ -17,7 +17,7 @@ from gp_allocations.engine.parameters import CARR_HILL_BANDS
 
 def test_carr_hill_2025_26_values_and_sources():
     p = load_parameter_set("carr_hill_2004", "2025/26")
-    # domain.md A2b table, written out here
+    # the age-sex workload weights as published (source in the parameter file), written out here
     assert p.age_sex_weights[("MALE", "5-14")] == 1.00
     assert p.age_sex_weights[("FEMALE", "85+")] == 6.72
     assert p.age_sex_weights[("MALE", "0-4")] == 3.97
@@ -155,3 +155,28 @@ def test_market_forces_table_file(tmp_path):
 
 def test_bands_constant():
     assert CARR_HILL_BANDS == ("0-4", "5-14", "15-44", "45-64", "65-74", "75-84", "85+")
+
+
+def test_every_real_payments_year_has_carr_hill_parameters():
+    """The real payments years (../shared/data/real) each have a parameter file with its own money values
+    and each value's status as far as it could be checked (docs/real-data.md, issue 18)."""
+    money = ("price_per_weighted_patient", "out_of_hours_deduction", "qof_pounds_per_point")
+    expected = {  # price, out-of-hours share, QOF point, national average list
+        "2014/15": ("73.56", "0.0539", "156.92", "7087"),
+        "2015/16": ("76.14", "0.0539", "160.15", "7223"),
+        "2016/17": ("80.59", "0.0515", "165.18", "7460"),
+        "2018/19": ("88.96", "0.0475", "179.26", "8096"),
+        "2021/22": ("96.78", "0.0475", "201.16", "9085"),
+        "2022/23": ("99.70", "0.0475", "207.56", "9374"),
+    }
+    for year, values in expected.items():
+        p = load_parameter_set("carr_hill_2004", year)
+        rows = p.to_frame().set_index("parameter")
+        got = tuple(str(rows.loc[k, "value"]) for k in (*money, "qof_national_average_list_size"))
+        assert got == values, year
+        assert set(rows.loc[list(money), "status"]) <= {"VERIFIED", "SECONDARY", "ASSUMED"}, year
+    # the 2021/22 and 2022/23 money values are checked against one practice-finance summary (Lentells)
+    for year in ("2021/22", "2022/23"):
+        rows = load_parameter_set("carr_hill_2004", year).to_frame().set_index("parameter")
+        assert set(rows.loc[[*money, "qof_national_average_list_size"], "status"]) == {"SECONDARY"}
+        assert rows.loc["price_per_weighted_patient", "source"].startswith("https://www.lloydsbank.com/")

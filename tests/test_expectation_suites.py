@@ -33,6 +33,7 @@ FILES = {
     "qof_practice_summary": "QOF 2025-26.csv",
     "ods_practices": "epraccur.csv",
     "pcn_reference": "ePCN.xlsx",
+    "nhse_weighted_populations": "nhse-place-based-allocation-tool-2025-26.csv",
 }
 GX_SEVERITY = {"error": "critical", "warning": "warning"}
 
@@ -236,7 +237,38 @@ def valid_frames() -> dict[str, pd.DataFrame]:
                 for c in ("U89141", "U12345")
             ],
         ),
+        "nhse_weighted_populations": _frame("nhse_weighted_populations", weighted_population_rows()),
     }
+
+
+def weighted_population_rows() -> list[dict]:
+    """NHS England weighted populations for the three practices (Final PMC = 0.85 PMC + 0.15 HI)."""
+    rows = []
+    for i, p in enumerate(PRACTICES):
+        pmc, hi = 1000.0 + 250 * i, 900.0 + 400 * i
+        rows.append(
+            {
+                "practice_code": p,
+                "practice_name": f"PRACTICE {p}",
+                "practice_postcode": None,
+                "icb_code": "QHM",
+                "icb_name": "NHS North East and North Cumbria ICB",
+                "region_code": "Y63",
+                "lad_code": "E06000004",
+                "lad_name": "Stockton-on-Tees",
+                "population": 1000.0 + 200 * i,
+                "general_acute_wp": 1100.0,
+                "community_wp": 1200.0,
+                "mental_health_wp": 950.0,
+                "maternity_wp": 0.0 if i == 2 else 800.0,
+                "health_inequalities_wp": hi,
+                "prescribing_wp": 1010.0,
+                "final_wp": 1050.0,
+                "primary_medical_care_wp": pmc,
+                "final_pmc_wp": 0.85 * pmc + 0.15 * hi,
+            }
+        )
+    return rows
 
 
 def _suite(name: str) -> dict:

@@ -43,8 +43,8 @@ import pytest
 import sqlalchemy as sa
 
 from gp_allocations.config import safe_name
+from gp_allocations.manifest import allocation_workbooks, manifest_content
 from gp_allocations.pipeline import run_all
-from gp_allocations.publish import manifest_content
 from test_faults_common import PERIOD, context, generate_source, leftovers, period_counts, publications
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,7 +156,7 @@ def _practices_sheet(path: Path) -> list[list]:
 def _published(output_root: Path, run_id: str) -> tuple[dict, dict[str, list[list]]]:
     folder = output_root / PERIOD / safe_name(run_id)
     manifest = json.loads((folder / "manifest.json").read_text())
-    return manifest, {p.name: _practices_sheet(p) for p in sorted(folder.glob("*.xlsx"))}
+    return manifest, {p.name: _practices_sheet(p) for p in allocation_workbooks(folder)}
 
 
 @pytest.fixture
@@ -302,10 +302,16 @@ def test_airflow_retries_tasks_killed_mid_load_and_mid_publish(tmp_path, databas
     assert sorted((t, m, n, s) for t, m, n, s in history) == sorted(
         (task_id, ti["map_index"], 1, "failed") for task_id, ti in killed.items()
     )
-    # every other task ran once
+    # every other task succeeded without a failed try (the history above holds only the killed
+    # tries). Its try_number is not compared with 1: on a loaded machine the scheduler may requeue a
+    # queued task that never started (seen: prepare at try 2 with no failed try recorded), which is
+    # not a rerun of the task's work.
     killed_keys = {(task_id, ti["map_index"]) for task_id, ti in killed.items()}
-    assert {k: t["try_number"] for k, t in by_key.items() if k not in killed_keys} == {
-        k: 1 for k in by_key if k not in killed_keys
+    # tasks skipped by design on a first publication with no delivery configured: the sign-off (a
+    # first version needs none) and the delivery of workbooks
+    skipped_by_design = {"sign_off", "deliver_workbooks"}
+    assert {k: t["state"] for k, t in by_key.items() if k not in killed_keys} == {
+        k: "skipped" if k[0] in skipped_by_design else "success" for k in by_key if k not in killed_keys
     }
     assert sum(1 for t in tis if t["task_id"] == SUB_ICB_TASK) >= 2
 

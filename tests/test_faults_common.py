@@ -60,7 +60,7 @@ from gp_allocations import ledger, publish, pull, warehouse
 
 if point == "pull-mid-file":
     # third file: half its bytes are in the raw area's .part file when the worker dies
-    def half(stream, target):
+    def half(stream, target, *_limits):
         target.with_name(target.name + ".part").write_bytes(stream.read(2000))
     hang_on_call(pull, "_copy_stream", 3, partial=half)
 elif point == "load-in-transaction":
@@ -162,7 +162,7 @@ def run_stages(ctx, names: list[str]) -> dict:
 
 def generate_source(folder: Path, practices: int = 40, seed: int = 11, period: str = PERIOD) -> Path:
     from gp_allocations.periods import Period
-    from gp_allocations.sample_data import generate_samples
+    from gp_allocations_samples import generate_samples
 
     generate_samples(folder, period=Period.parse(period), practices=practices, seed=seed)
     return folder

@@ -89,7 +89,7 @@ def small_disk(tmp_path):
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True, text=True
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -99,7 +99,7 @@ def small_disk(tmp_path):
 
 def test_disk_full(small_disk):
     root = small_disk / "outputs"
-    first = _publish(root, "run-1")  # about 90 KB: fits once, not twice
+    first = _publish(root, "run-1")  # about 200 KB: fits once, not twice
     before = visible_tree(root)
     free_before = shutil.disk_usage(small_disk).free
     with pytest.raises(PublishError, match="the disk is full") as failed:

@@ -18,7 +18,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from gp_allocations.publish import manifest_content
+from gp_allocations.manifest import manifest_content
 from test_faults_common import (
     PERIOD,
     STAGE_ORDER,

@@ -3,6 +3,7 @@ a failed gate stops a run is in test_gates_pipeline)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from _workbook_fixtures import make_result
@@ -85,9 +86,32 @@ def test_a_sub_icb_split_between_two_icbs_fails_the_hierarchy_gate():
     a = make_result()
     a.practices.loc[a.practices["practice_code"] == "L83005", "icb_code"] = "QUY"  # 15N is in QJK
     failed = _failed(_rebuilt(a))
-    assert failed == ["icb: each equals the sum of its sub_icb rows (every variant and line)"]
-    detail = a.checks.set_index("check").loc[failed[0], "detail"]
-    assert "parent QJK" in detail and "practices or registered list" in detail
+    one_parent = (
+        "sub_icb: each has one sub_icb_name, icb_code, icb_name, region_code, region_name over its "
+        "practices (organisations with more)"
+    )
+    sums = "icb: each equals the sum of its sub_icb rows (every variant and line)"
+    assert failed[0] == one_parent and sums in failed
+    detail = a.checks.set_index("check").loc[sums, "detail"]
+    assert "2 icb rows differ in practices or registered list" in detail
+    # the aggregates pick neither ICB for 15N: the run stops naming both and the practice
+    facts = a.totals.of("sub_icb").facts.set_index("code")
+    assert pd.isna(facts.loc["15N", "icb_code"]) and facts.loc["15N", "region_code"] == "Y58"
+    with pytest.raises(ReconciliationFailed) as err:
+        enforce(a.checks)
+    assert str(err.value).startswith(
+        f"reconciliation check failed: {one_parent}: expected 0, got 1 [1 with more than one; first "
+        "sub_icb 15N: icb_code QJK (practices L83001, L83002, L83003 ...) and QUY (practice L83005)]"
+    )
+
+
+def test_a_region_split_inside_one_icb_fails_the_hierarchy_gate():
+    a = make_result()
+    icb = a.practices.loc[a.practices["practice_code"] == "L83005", "icb_code"].iloc[0]
+    practices = a.practices.index[a.practices["icb_code"] == icb]
+    a.practices.loc[practices[-1], "region_code"] = "Y99"
+    failed = _failed(_rebuilt(a))
+    assert any(f.startswith("icb: each has one icb_name, region_code") for f in failed), failed
 
 
 def test_tampered_aggregates_fail_children_and_cut_checks():

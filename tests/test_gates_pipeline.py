@@ -17,8 +17,8 @@ from gp_allocations.cli import main
 from gp_allocations.config import RunContext
 from gp_allocations.errors import ReconciliationFailed
 from gp_allocations.periods import Period
-from gp_allocations.sample_data import generate_samples
 from gp_allocations.variants import LINES
+from gp_allocations_samples import generate_samples
 
 CAPITATION_LINES = {n for n, line in LINES.items() if line.capitation}
 PERIOD = "2025-26-Q2"

@@ -263,3 +263,222 @@ def test_display_name_is_used_in_errors(tmp_path):
     with pytest.raises(LayoutError) as info:
         recognise(path, display_name="s3://bucket/x.csv")
     assert info.value.file == "s3://bucket/x.csv"
+
+
+# ------------------------------------------------------------------------ matching by normalised names
+
+
+def test_column_key_ignores_case_space_newlines_footnotes_punctuation_and_qualifiers():
+    from gp_allocations.layouts import column_key
+
+    same = [
+        ("NHS England (Region, local office) Code", "NHS England (Region) code"),
+        (
+            "NHS England and NHS Improvement (Region, local office) Name",
+            "NHS England and NHS Improvement Name",
+        ),
+        ("Number of Registered Patients (Last Known Figure)", "number of registered patients"),
+        ("Doctors.Retainer.Scheme.Payments", "Doctors Retainer Scheme Payments"),
+        ("PracticeRurality", "Practice Rurality"),
+        ("PCN_CODE", "PCN Code"),
+        ("\ufeffSub ICB Loc \nODS code", "Sub ICB Loc ODS code"),
+        ("Other Payments1", "Other Payments"),
+        ("Achievement score (max. 559)", "Achievement score (635 max)"),
+        (
+            "Total points for indicators where register exists.(Max QOF points available)",
+            "Total points for indicators where register exists (Max QOF points available)",
+        ),
+        ("Practice Code (practice parent)", "practice code"),
+        ("TotalNHSPaymentsToGeneralPractice_\u00a3", "Total NHS Payments to General Practice"),
+    ]
+    for a, b in same:
+        assert column_key(a) == column_key(b), (a, b)
+    # digits that are part of a name are kept; words are not merged away
+    assert column_key("AGE_GROUP_5") == "agegroup5" and column_key("SMR_UNDER_65") == "smrunder65"
+    assert column_key("Average Number of Registered Patients") != column_key("Number of Registered Patients")
+    assert column_key("CCG ODS code") != column_key("CCG ONS code")
+
+
+def _one_row(tmp_path: Path, header: list[str], name: str = "file.csv") -> Path:
+    line = ",".join(f'"{h}"' for h in header)
+    return write(tmp_path / name, line + "\n" + ",".join(["1"] * len(header)) + "\n")
+
+
+PAY_2018 = [
+    "NHS England and NHS Improvement (Region, local office) Code",
+    "NHS England and NHS Improvement (Region, local office) Name",
+    "CCG Code",
+    "CCG Name",
+    "Practice Code",
+    "Practice Name",
+    "Practice Postcode",
+    "Contract Type",
+    "Dispensing Practice",
+    "Practice Type",
+    "Practice Rurality",
+    "Average Number of Registered Patients",
+    "Average Number of Weighted Patients",
+    "Global Sum",
+    "MPIG Correction factor",
+    "Total QOF Payments",
+    "Total NHS Payments to General Practice",
+]
+
+
+@pytest.mark.parametrize(
+    ("header", "layout"),
+    [
+        # 2017/18 as published (seen in public code reading it): the region heading in brackets
+        (
+            [
+                "NHS England (Region, local office) Code",
+                "NHS England (Region, local office) Name",
+                "CCG Code",
+                "CCG Name",
+                "Practice Code",
+                "Practice Name",
+                "Contract Type",
+                "Dispensing Practice",
+                "PracticeType",
+                "PracticeRurality",
+                "Quarter used for patient data",
+                "Number of Registered Patients (Last Known Figure)",
+                "Number of Weighted Patients (Last Known Figure)",
+                "Global Sum",
+                "MPIG Correction factor",
+                "Total QOF Payments",
+                "Total NHS Payments to General Practice",
+            ],
+            "payments_ccg_2016",
+        ),
+        # the CamelCase CSVs of 2015/16 and 2016/17 with pound-sign suffixes
+        (
+            [
+                "NHSEnglandRegionCode",
+                "NHSEnglandRegionName",
+                "CCGCode",
+                "CCGName",
+                "PracticeCode",
+                "PracticeName",
+                "ContractType",
+                "QuarterUsedForPatientData",
+                "NumberofRegisteredPatientsLastKnownFigure",
+                "NumberofWeightedPatientsLastKnownFigure",
+                "GlobalSum_\u00a3",
+                "MPIGCorrectionFactor_\u00a3",
+                "TotalQOFPayments_\u00a3",
+                "TotalNHSPaymentsToGeneralPractice_\u00a3",
+            ],
+            "payments_ccg_2014",
+        ),
+        (PAY_2018, "payments_ccg_2018"),
+        # 2019/20-2021/22 with footnote digits and a PCN; 2023/24 with 'Sub ICB Name' and a footnote
+        (PAY_2019.split(","), "payments_ccg_2019"),
+        (PAY_2022.replace("Sub ICB NAME", "Sub ICB Name2").split(","), "payments_sub_icb_2022"),
+        (PAY_2022.upper().split(","), "payments_sub_icb_2022"),
+    ],
+)
+def test_new_years_spellings_are_matched_and_their_era_named(tmp_path, header, layout):
+    path = _one_row(tmp_path, header, "nhspaymentsgp-xx.csv")
+    extract, spec = recognise(path)
+    assert (extract, spec.name) == ("contracts", layout)
+    found = spec.resolve(header)
+    assert set(found) >= {n for n in spec.columns if n not in spec.optional}
+    # every rurality or PCN column the file has is mapped, whatever its spelling
+    for col in header:
+        if "rurality" in col.lower():
+            assert found["practice_rurality"] == col
+        if col.lower().startswith("pcn code"):
+            assert found["pcn_code"] == col
+
+
+def test_era_is_recognised_separately_from_mapping(tmp_path, monkeypatch):
+    """Mapping a spelling is one thing, naming the era another: with "Commissioner Code" added as an
+    alias of sub_icb_code but no era for it, the file's columns all map and it is still refused, the
+    error naming each era and the markers it lacks, rather than read under a guessed era."""
+    import shutil
+
+    from gp_allocations import layouts
+
+    folder = tmp_path / "layouts"
+    shutil.copytree(layouts.layouts_dir(), folder)
+    text = (folder / "contracts.yaml").read_text()
+    (folder / "contracts.yaml").write_text(
+        text.replace("[Sub ICB Code, CCG Code]", "[Sub ICB Code, CCG Code, Commissioner Code]")
+    )
+    monkeypatch.setattr(layouts, "layouts_dir", lambda: folder)
+    header = [h if h != "CCG Code" else "Commissioner Code" for h in PAY_2018]
+    spec = layouts.layout_named("payments_ccg_2018")
+    assert spec.resolve(header)["sub_icb_code"] == "Commissioner Code" and not spec.missing(header)
+    with pytest.raises(LayoutError) as info:
+        recognise(_one_row(tmp_path, header))
+    err = info.value
+    assert err.rule == "layout:era" and "are all found, but the file is no known era" in str(err)
+    assert "payments_ccg_2018 (2018/19" in str(err) and "needs ['CCG Code']" in str(err)
+    # and the 2018/19 header itself: its columns map under every era, only its markers pick 2018/19
+    assert layouts.layout_named("payments_ccg_2019").marker_missing(PAY_2018) == ["pcn_code"]
+    assert recognise(_one_row(tmp_path, PAY_2018, "b.csv"))[1].name == "payments_ccg_2018"
+
+
+def test_qualified_duplicates_pick_the_exact_spelling_and_true_duplicates_are_refused(tmp_path):
+    from gp_allocations import layouts
+
+    spec = layouts.layout_named("iod2019_file7")
+    header = ["LSOA code (2021)", "LSOA code (2011)"]
+    assert spec.resolve(header)["lsoa_code"] == "LSOA code (2011)"
+    both = _one_row(tmp_path, [*PAY_2022.split(","), "PCN_CODE"])
+    with pytest.raises(LayoutError, match="2 columns named 'PCN Code'") as info:
+        recognise(both)
+    assert info.value.rule == "layout:duplicate-column"
+
+
+def test_every_era_with_a_published_header_recognises_it():
+    for spec in all_layouts():
+        if spec.header_row:
+            assert not spec.missing(list(spec.header_row)) and not spec.marker_missing(list(spec.header_row))
+
+
+def test_a_new_layout_is_one_yaml_change(tmp_path, monkeypatch):
+    """docs/layouts.md's worked example: a file saying "Commissioner Code" is refused with the closest
+    layout and what it lacks; one change to contracts.yaml (the spelling and an era) reads it."""
+    import shutil
+
+    from gp_allocations import layouts
+    from gp_allocations.standardise import standardise
+
+    header = PAY_2022.replace("Sub ICB Code", "Commissioner Code").split(",")
+    path = write(tmp_path / "nhspaymentsgp-25-26-prac-csv.csv", ",".join(header) + "\n" + PAY_2022_ROW + "\n")
+    with pytest.raises(LayoutError) as info:
+        recognise(path)
+    assert "1. payments_" in str(info.value) and "'Sub ICB Code' or 'CCG Code'" in str(info.value)
+    folder = tmp_path / "layouts"
+    shutil.copytree(layouts.layouts_dir(), folder)
+    text = (folder / "contracts.yaml").read_text()
+    text = text.replace(
+        "sub_icb_code: [Sub ICB Code, CCG Code]", "sub_icb_code: [Sub ICB Code, CCG Code, Commissioner Code]"
+    )
+    text += (
+        "  - name: payments_commissioner_2025\n"
+        '    era: "2025/26 on (Commissioner Code)"\n'
+        "    markers: [Commissioner Code]\n"
+    )
+    (folder / "contracts.yaml").write_text(text)
+    monkeypatch.setattr(layouts, "layouts_dir", lambda: folder)
+    result = standardise("contracts", [path])
+    assert (result.layout, result.period_hint) == ("payments_commissioner_2025", "2025/26")
+    assert result.frame.loc[0, "sub_icb_code"] == "16C" and result.frame.loc[0, "pcn_code"] == "U89141"
+
+
+def test_docs_name_every_era():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "layouts.md").read_text()
+    for spec in all_layouts():
+        if spec.extract in {
+            "contracts",
+            "qof_practice_summary",
+            "practice_map",
+            "pcn_reference",
+            "qof_achievement",
+            "qof_indicators",
+            "qof_geographies",
+        }:
+            assert f"`{spec.name}`" in text, spec.name

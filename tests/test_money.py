@@ -72,3 +72,35 @@ def test_apportion_rejects_impossible_weights() -> None:
     with pytest.raises(ValueError):
         apportion(10, [])
     assert apportion(0, []).tolist() == []
+
+
+def test_monthly_split_gives_a_twelfth_and_the_remainder_to_the_earliest_months() -> None:
+    from gp_allocations.money import monthly_split
+
+    months = monthly_split(np.array([1_000_007, 12, 11, 0, -25]), range(1, 13))
+    assert months[0].tolist() == [83_334] * 11 + [83_333]
+    assert months[1].tolist() == [1] * 12
+    assert months[2].tolist() == [1] * 11 + [0]
+    assert months[3].tolist() == [0] * 12
+    assert months[4].tolist() == [-3] + [-2] * 11  # negatives mirror positives
+    assert months.sum(axis=1).tolist() == [1_000_007, 12, 11, 0, -25]
+    # the same rule as an envelope split between twelve equal months by the largest-remainder method
+    for amount in (1_000_007, 5, 123_456_789):
+        assert months_of(amount) == apportion(amount, [1.0] * 12).tolist()
+    with pytest.raises(ValueError):
+        monthly_split(np.array([1]), [13])
+
+
+def months_of(amount: int) -> list[int]:
+    from gp_allocations.money import monthly_split
+
+    return monthly_split(np.array([amount]), range(1, 13))[0].tolist()
+
+
+def test_quarters_of_random_amounts_add_up_to_the_year() -> None:
+    from gp_allocations.money import monthly_split
+
+    rng = random.Random(16)
+    amounts = np.array([rng.randrange(-(10**9), 10**10) for _ in range(2000)])
+    quarters = [monthly_split(amounts, range(3 * q + 1, 3 * q + 4)).sum(axis=1) for q in range(4)]
+    assert (sum(quarters) == amounts).all()

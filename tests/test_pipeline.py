@@ -11,8 +11,10 @@ import sqlalchemy as sa
 
 from gp_allocations import pipeline
 from gp_allocations.config import RunContext
+from gp_allocations.manifest import allocation_workbooks
 from gp_allocations.periods import Period
-from gp_allocations.sample_data import generate_samples
+from gp_allocations.workbooks.prose import plain
+from gp_allocations_samples import generate_samples
 
 PERIOD = "2025-26-Q2"
 
@@ -85,6 +87,13 @@ def test_publish_moves_a_complete_run_into_place_and_records_it(run) -> None:
     manifest = json.loads(Path(published["manifest"]).read_text())
     sub_icbs = {f["sub_icb_code"] for f in manifest["files"] if f.get("kind") == "sub_icb"}
     assert len(sub_icbs) >= 3 and published["workbooks"] == len(sub_icbs) + 1
+    # a practice statements workbook per sub-ICB beside it (PDFs are off unless GP_ALLOC_STATEMENT_PDFS=1)
+    statements = {f["sub_icb_code"]: f for f in manifest["files"] if f.get("kind") == "statements"}
+    assert set(statements) == sub_icbs and published["statements"] == len(sub_icbs)
+    assert sum(f["rows"] for f in statements.values()) == sum(
+        f["rows"] for f in manifest["files"] if f.get("kind") == "sub_icb"
+    )
+    assert not any(f["kind"] == "statements_pdf" for f in manifest["files"])
     latest = (Path(ctx.output_root) / PERIOD / "latest").resolve()
     assert latest == Path(published["directory"]).resolve()
     assert not list(Path(ctx.output_root).glob(f"{PERIOD}/*/*.part"))
@@ -102,8 +111,10 @@ def test_national_workbook_reports_the_implied_price_paid_per_weighted_patient(r
     contracts = pd.read_parquet(ctx.standardised_dir / "contracts.parquet")
     gms = contracts[(contracts["contract_type"] == "GMS") & (contracts["weighted_patients"] > 0)]
     implied = gms["global_sum_pence"] / 100 / gms["weighted_patients"]
-    assert int(measures["GMS_practices"]) == int((contracts["contract_type"] == "GMS").sum())
-    assert float(measures["implied_price_median_gbp"]) == pytest.approx(implied.median(), abs=5e-5)  # 4 dp
+    assert int(measures[plain("GMS_practices")]) == int((contracts["contract_type"] == "GMS").sum())
+    assert float(measures[plain("implied_price_median_gbp")]) == pytest.approx(
+        implied.median(), abs=5e-5
+    )  # 4 dp
 
 
 def test_quarantined_rows_are_published_beside_the_workbooks(run) -> None:
@@ -115,3 +126,38 @@ def test_quarantined_rows_are_published_beside_the_workbooks(run) -> None:
     quarantine = pd.read_csv(published / "quarantine.csv", dtype=str)
     assert entry["rows"] == len(quarantine)
     assert set(quarantine["severity"]) <= {"warning"}  # an error would have stopped the run
+
+
+def test_the_workbooks_and_manifest_say_which_period_each_extract_is_for(run) -> None:
+    import openpyxl
+
+    _, summaries = run
+    published = Path(summaries["stage_publish"]["directory"])
+    periods = json.loads((published / "manifest.json").read_text())["extract_periods"]
+    assert set(periods) == set(summaries["stage_standardise"])
+    assert periods["contracts"] | {"reason": ""} == {
+        "period": "2025/26",
+        "read_from": "file name",
+        "files": ["nhspaymentsgp-25-26-prac-csv.csv"],
+        "status": "allowed",
+        "allowed": "financial years 2023/24 to 2025/26",
+        "reason": "",
+    }
+    assert periods["capitation_age_sex"]["period"] == "2025-07-01"
+    assert periods["practice_characteristics"]["status"] == "not stated"
+    books = allocation_workbooks(published)
+    for book in books:  # the national book and every sub-ICB book
+        wb = openpyxl.load_workbook(book, read_only=True)
+        cover = {r[0]: r[1] for r in wb["Cover"].iter_rows(values_only=True) if r and r[0] and len(r) > 1}
+        line = next(v for k, v in cover.items() if str(k).strip() == "Extract periods")
+        assert "contracts: 2025/26 (from the file name)" in line, book.name
+        assert "Capitation age sex: 2025-07-01 (from column EXTRACT_DATE)" in line, book.name
+        notes = [
+            r
+            for r in wb["Notes"].iter_rows(values_only=True)
+            if r and "Extract period: contracts" in map(str, r)
+        ]
+        assert notes and "allowed for this run: financial years 2023/24 to 2025/26" in str(notes[0]), (
+            book.name
+        )
+        wb.close()

@@ -13,6 +13,7 @@ from _publishing import publish_result
 from _workbook_fixtures import make_result, make_run
 from gp_allocations import publish as pub
 from gp_allocations.errors import PublishError
+from gp_allocations.manifest import MANIFEST, build_manifest
 from gp_allocations.views import practice_table
 
 PERIOD = "2025-26-Q2"
@@ -35,6 +36,7 @@ def test_publish_writes_versioned_folder_with_manifest(tmp_path):
         "gp-allocations_2025-26-Q2_15N.xlsx",
         "gp-allocations_2025-26-Q2_england.xlsx",
         "manifest.json",
+        "practice_facts.parquet",
     ]
     manifest = json.loads((done.directory / "manifest.json").read_text())
     assert manifest == done.manifest
@@ -47,6 +49,7 @@ def test_publish_writes_versioned_folder_with_manifest(tmp_path):
         "gp-allocations_2025-26-Q2_15C.xlsx": 3,
         "gp-allocations_2025-26-Q2_15N.xlsx": 5,
         "gp-allocations_2025-26-Q2_england.xlsx": 8,
+        "practice_facts.parquet": 8,
     }
     assert manifest["run_id"] == RUN and manifest["period"] == PERIOD
     assert manifest["variants"] == ["global_sum", "deprivation_weighted"]
@@ -126,7 +129,7 @@ def test_mapped_pieces_and_idempotent_finalise(tmp_path):
         pub.stage_sub_icb_workbook(result, run, staging, code, period_slug=PERIOD) for code in ["15N", "15C"]
     ]
     files.append(pub.stage_national_workbook(result, run, staging, period_slug=PERIOD))
-    manifest = pub.build_manifest(result, run, files, period_slug=PERIOD, run_id=RUN)
+    manifest = build_manifest(result, run, files, period_slug=PERIOD, run_id=RUN)
     assert not (tmp_path / PERIOD / RUN_DIR).exists()  # nothing visible before finalise
     final = pub.finalise_run(staging, tmp_path, PERIOD, RUN, manifest, skip_unchanged=False).directory
     assert final == (tmp_path / PERIOD / RUN_DIR).resolve() and not staging.exists()
@@ -142,7 +145,7 @@ def test_finalise_refuses_a_tampered_staged_file(tmp_path):
     result, run = make_result(), make_run()
     staging = pub.stage_dir(tmp_path, PERIOD, RUN)
     files = [pub.stage_sub_icb_workbook(result, run, staging, "15N", period_slug=PERIOD)]
-    manifest = pub.build_manifest(result, run, files, period_slug=PERIOD, run_id=RUN)
+    manifest = build_manifest(result, run, files, period_slug=PERIOD, run_id=RUN)
     (staging / files[0]["name"]).write_bytes(b"not the workbook")
     with pytest.raises(PublishError, match="SHA-256"):
         pub.finalise_run(staging, tmp_path, PERIOD, RUN, manifest, skip_unchanged=False)
@@ -157,3 +160,29 @@ def test_latest_falls_back_to_text_file(tmp_path, monkeypatch):
     done = publish_result(make_result(), make_run(), tmp_path, period_slug=PERIOD, run_id=RUN)
     assert not (tmp_path / PERIOD / "latest").is_symlink()
     assert pub.latest_run(tmp_path, PERIOD) == tmp_path / PERIOD / RUN_DIR == done.directory
+
+
+def test_publication_number_counts_the_periods_published_runs(tmp_path):
+    assert pub.publication_number(tmp_path, "2025-26-Q2") == 1
+    period = tmp_path / "2025-26-Q2"
+    for name in ("run-a", "run-b"):
+        (period / name).mkdir(parents=True)
+        (period / name / MANIFEST).write_text("{}")
+    (period / "half-written").mkdir()  # no manifest: never published
+    (period / "latest").symlink_to(period / "run-b")
+    assert pub.publication_number(tmp_path, "2025-26-Q2") == 3
+    assert pub.publication_number(tmp_path, "2025-26-Q3") == 1
+
+
+def test_organisation_and_contact_come_from_configuration_and_travel_with_the_run(monkeypatch, tmp_path):
+    from gp_allocations.config import RunContext, resolve_settings
+
+    monkeypatch.setenv("GP_ALLOC_CONTACT", "Primary care finance, finance@example.nhs.uk")
+    monkeypatch.setenv("GP_ALLOC_ORGANISATION", "NHS Example ICB")
+    monkeypatch.setenv("GP_ALLOC_DATA_DIR", str(tmp_path))
+    settings = resolve_settings(lambda name: "From a Variable" if name == "gp_alloc_contact" else None)
+    assert settings.contact == "From a Variable" and settings.organisation == "NHS Example ICB"
+    ctx = RunContext.prepare(run_id="r1", period="2025-26-Q2", settings=resolve_settings())
+    again = RunContext.from_dict(json.loads(json.dumps(ctx.to_dict())))
+    assert again.contact == "Primary care finance, finance@example.nhs.uk"
+    assert again.organisation == "NHS Example ICB"

@@ -8,9 +8,8 @@ the map's extract date (01Jan2022) falls in it, so the extract-date rules accept
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from _support import REAL, requires_real_data
+from _support import REAL, requires_real_data, run_nightly_dag
 from gp_allocations.engine import compute_allocations, payments_equity
+from gp_allocations.manifest import allocation_workbooks
 from gp_allocations.periods import Period
 from gp_allocations.standardise import standardise
 from gp_allocations.views import paid_reconciliation, practice_table
@@ -45,7 +45,7 @@ def real() -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def generated(real, tmp_path_factory) -> Path:
     """Age-sex and LSOA extracts for the practices in both the map and the payments file."""
-    from gp_allocations.sample_data import generate_samples
+    from gp_allocations_samples import generate_samples
 
     pm = real["practice_map"]
     both = pm[pm["practice_code"].isin(real["contracts"]["practice_code"])]
@@ -145,44 +145,74 @@ def test_engine_reconciles_paid_and_reports_changes(real, generated):
     assert "payments_equity" in result.tables and result.practices["qof_path"].eq("practice_points").all()
 
 
+#: The 2022/23 payments and QOF files are the only ones kept here next to a practice map of January 2022:
+#: a year after the run's 2021/22, which the default rules (include/extract_periods.yaml) refuse. This
+#: test's deployment allows it in its own rules file, saying why.
+LATER_YEAR_REASON = "the only public payments and QOF files kept for this test are 2022/23, a year on"
+
+
+def _rules_allowing_the_next_year(tmp_path: Path) -> Path:
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "include" / "extract_periods.yaml").read_text(encoding="utf-8"))
+    for name in ("contracts", "qof_practice_summary"):
+        doc["extracts"][name].update(years_after=1, reason=LATER_YEAR_REASON)
+    path = tmp_path / "extract_periods.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_default_rules_refuse_payments_of_a_year_after_the_run(tmp_path):
+    from gp_allocations.errors import PeriodMismatch
+    from gp_allocations.period_rules import check_extract_periods
+
+    found = {}
+    for name, rel in FILES.items():
+        std = standardise(name, [REAL / rel])
+        found[name] = {
+            "period_hint": std.period_hint,
+            "period_from": std.period_from,
+            "files": [Path(rel).name],
+        }
+    with pytest.raises(PeriodMismatch) as refused:
+        check_extract_periods(found, Period.parse(PERIOD))
+    assert str(refused.value) == (
+        "file nhspaymentsgp-22-23-prac-csv.csv, rule extract_period_matches_run: contracts is for 2022/23 "
+        "(read from the file name), the run is for 2021-22-Q4; include/extract_periods.yaml allows financial "
+        "years 2019/20 to 2021/22; 1 more extract(s) of another period: qof_practice_summary (2022/23)"
+    )
+    judged = {
+        j.extract: j
+        for j in check_extract_periods(found, Period.parse(PERIOD), _rules_allowing_the_next_year(tmp_path))
+    }
+    assert judged["contracts"].status == judged["practice_map"].status == "allowed"
+    assert judged["deprivation_practice"].period == "2019"
+
+
 @pytest.mark.e2e
 def test_dag_on_real_files(real, generated, tmp_path):
     """dag.test() with the real files as sources (SQLite warehouse), in a subprocess like a user's run."""
     src = tmp_path / "generated_only"
     src.mkdir()
     for p in generated.glob("gp-reg-pat-prac-*.csv"):
-        (src / p.name).symlink_to(p)
+        shutil.copy(p, src / p.name)  # a copy: a symlink out of the source folder is refused
     out = tmp_path / "outputs"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "plugins"),
-        "GP_ALLOC_SOURCE": str(src),
-        "GP_ALLOC_SOURCE_CONTRACTS": str(REAL / FILES["contracts"]),
-        "GP_ALLOC_SOURCE_PRACTICE_MAP": str(REAL / "registrations"),
-        "GP_ALLOC_SOURCE_QOF_PRACTICE_SUMMARY": str(REAL / "qof" / "2022-23"),
-        "GP_ALLOC_SOURCE_DEPRIVATION_PRACTICE": str(REAL / "deprivation"),
-        "GP_ALLOC_OUTPUT_ROOT": str(out),
-        "GP_ALLOC_DATA_DIR": str(tmp_path / "var"),
-        "GP_ALLOC_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.sqlite'}",
-    }
-    code = (
-        "from airflow.dag_processing.dagbag import DagBag\n"
-        f"dag = DagBag(dag_folder={str(ROOT / 'dags')!r}).dags['gp_allocations_nightly']\n"
-        f"run = dag.test(run_conf={{'period': {PERIOD!r}}})\n"
-        "print('STATE', run.state)\n"
-    )
-    subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1200)
-    assert "STATE success" in done.stdout or "STATE DagRunState.SUCCESS" in done.stdout, (
-        done.stdout[-3000:] + (done.stderr[-3000:])
+    run_nightly_dag(
+        PERIOD,
+        {
+            "GP_ALLOC_SOURCE": str(src),
+            "GP_ALLOC_SOURCE_CONTRACTS": str(REAL / FILES["contracts"]),
+            "GP_ALLOC_SOURCE_PRACTICE_MAP": str(REAL / "registrations"),
+            "GP_ALLOC_SOURCE_QOF_PRACTICE_SUMMARY": str(REAL / "qof" / "2022-23"),
+            "GP_ALLOC_SOURCE_DEPRIVATION_PRACTICE": str(REAL / "deprivation"),
+            "GP_ALLOC_OUTPUT_ROOT": str(out),
+            "GP_ALLOC_DATA_DIR": str(tmp_path / "var"),
+            "GP_ALLOC_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.sqlite'}",
+            "GP_ALLOC_EXTRACT_PERIODS": str(_rules_allowing_the_next_year(tmp_path)),
+        },
     )
     latest = (out / PERIOD / "latest").resolve()
-    books = sorted(latest.glob("*.xlsx"))
+    books = allocation_workbooks(latest)
     pm = real["practice_map"]
     in_run = pm[pm["practice_code"].isin(real["contracts"]["practice_code"])]
     national = latest / f"gp-allocations_{PERIOD}_england.xlsx"
@@ -195,4 +225,10 @@ def test_dag_on_real_files(real, generated, tmp_path):
     assert len(rates) == 5
     sub = openpyxl.load_workbook(latest / f"gp-allocations_{PERIOD}_16C.xlsx", read_only=True)
     assert {"Paid vs recomputed", "Practice changes"} <= set(sub.sheetnames)
+    periods = json.loads((latest / "manifest.json").read_text())["extract_periods"]
+    assert periods["contracts"]["period"] == "2022/23" and periods["contracts"]["read_from"] == "file name"
+    assert periods["contracts"]["reason"] == LATER_YEAR_REASON
+    assert periods["practice_map"]["period"] == "2022-01-01"
+    cover = {r[0]: r[1] for r in sub["Cover"].iter_rows(values_only=True) if r and r[0] and len(r) > 1}
+    assert "contracts: 2022/23 (from the file name)" in cover["Extract periods"]
     assert "Payments equity" not in sub.sheetnames

@@ -10,8 +10,9 @@ import pandas as pd
 
 from _publishing import publish_result
 from _workbook_fixtures import make_result, make_run
-from gp_allocations import publish as pub
+from gp_allocations import pipeline
 from gp_allocations.ledger import load_allocation
+from gp_allocations.manifest import build_manifest, content_sha256
 from gp_allocations.views import practice_table
 from test_faults_common import (
     PERIOD,
@@ -38,15 +39,15 @@ def test_unchanged_content_publishes_nothing_new(tmp_path):
 def test_content_ignores_run_specific_values_only():
     result, run = make_result(), make_run()
     files = [{"name": "a.xlsx", "sha256": "0" * 64, "bytes": 10, "rows": 3, "kind": "national"}]
-    one = pub.build_manifest(result, run, files, period_slug=PERIOD, run_id="run-1")
+    one = build_manifest(result, run, files, period_slug=PERIOD, run_id="run-1")
     other_run = {**one, "run_id": "run-2", "files": [{**files[0], "sha256": "1" * 64, "bytes": 11}]}
     other_run["inputs"] = [{**i, "fetched_at": "2030-01-01T00:00:00+00:00"} for i in one["inputs"]]
-    assert pub.content_sha256(other_run) == pub.content_sha256(one)
+    assert content_sha256(other_run) == content_sha256(one)
     corrected = {**one, "inputs": [{**one["inputs"][0], "sha256": "ef" * 32}, *one["inputs"][1:]]}
-    assert pub.content_sha256(corrected) != pub.content_sha256(one)
+    assert content_sha256(corrected) != content_sha256(one)
     moved_penny = make_result(qof_moved=1)
-    other = pub.build_manifest(moved_penny, run, files, period_slug=PERIOD, run_id="run-1")
-    assert pub.content_sha256(other) != pub.content_sha256(one)
+    other = build_manifest(moved_penny, run, files, period_slug=PERIOD, run_id="run-1")
+    assert content_sha256(other) != content_sha256(one)
 
 
 def _sub_icb_totals(practices: pd.DataFrame, variants: list[str]) -> dict[tuple[str, str], int]:
@@ -86,6 +87,9 @@ def test_rerun_unchanged_then_with_a_corrected_extract(tmp_path):
 
     r3 = context(data, corrected, "run-3")
     out = run_stages(r3, ["pull", "standardise", "validate", "load", "compute", "publish"])
+    # figures finance may be paying from change: an approver signs off first (tests/test_signoff.py)
+    assert out["status"] == "awaiting sign-off" and visible_tree(data / "outputs") == published
+    out = pipeline.stage_sign_off(r3, approve=True, by="finance lead", comment="corrected QOF")
     assert out["status"] == "published" and out["previous_run_id"] == "run-1"
     assert publications(r1.warehouse_url)[-1] == ("run-3", "published")
     assert (data / "outputs" / PERIOD / "run-1").is_dir()  # the earlier version stays, for restoring

@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from gp_allocations.conversions import parse_dates
 from gp_allocations.errors import InputError, LayoutError
 from gp_allocations.extracts import EXTRACTS
 from gp_allocations.money import pounds_to_pence
-from gp_allocations.standardise import inspect_file, parse_dates, period_from_name, standardise
+from gp_allocations.standardise import inspect_file, period_from_name, standardise
 
 PAY_2019 = (
     "NHS England and NHS Improvement Region Code,NHS England and NHS Improvement Region Name,"
@@ -36,7 +37,7 @@ def test_payments_2019_footnotes_excel_serials_and_exact_pence(tmp_path):
         "Y56,LONDON,07M,NHS BARNET CCG,U33392,BARNET 2 PCN,E83003,OAKLEIGH,N20  0DH,31138,GMS,No,Urban,"
         "9023.5,8292.59,730443.21,11698.32,93061.5,1131382.35,985417.71",
         "Y56,LONDON,07M,NHS BARNET CCG,Unknown or no PCN,Unknown or no PCN,E83005,LICHFIELD,N3 2JP,"
-        '32064,PMS,No,Urban,6284.5,5129.76,"1,234.5",-0.07,0.1,0.29,1',
+        "32064,PMS,No,Urban,6284.5,5129.76,1234.5,-0.07,0.1,0.29,1",
     ]
     path = write(tmp_path / "nhspaymentsgp-19-20-prac-csv.csv", PAY_2019 + "\n" + "\n".join(rows) + "\n")
     result = standardise("contracts", [path])
@@ -56,17 +57,18 @@ def test_payments_2019_footnotes_excel_serials_and_exact_pence(tmp_path):
     assert set(frame["_file"]) == {"nhspaymentsgp-19-20-prac-csv.csv"}
 
 
-def test_money_with_more_than_two_decimals_goes_through_decimal_half_up(tmp_path):
+def test_money_finer_than_a_penny_is_refused_and_trailing_zeros_are_exact(tmp_path):
     header = PAY_2019
-    row = "Y56,L,07M,N,U1,P,E83003,O,N20,31138,GMS,No,Urban,1,1,0.125,-0.125,£10.00,2.675,1"
+    row = "Y56,L,07M,N,U1,P,E83003,O,N20,31138,GMS,No,Urban,1,1,0.120,-0.1,10.00,2.6700,1"
     result = standardise("contracts", [write(tmp_path / "p.csv", header + "\n" + row + "\n")])
     f = result.frame.iloc[0]
-    assert (f["global_sum_pence"], f["mpig_pence"], f["qof_pence"], f["total_payments_pence"]) == (
-        13,
-        -13,
-        1000,
-        268,
-    )
+    got = (f["global_sum_pence"], f["mpig_pence"], f["qof_pence"], f["total_payments_pence"])
+    assert got == (12, -10, 1000, 267)
+    bad = row.replace(",2.6700,", ",2.675,")
+    with pytest.raises(InputError) as info:
+        standardise("contracts", [write(tmp_path / "q.csv", header + "\n" + bad + "\n")])
+    assert info.value.row == 2 and info.value.rule == "type:money"
+    assert "value '2.675' is not in whole pennies: it has a fraction of a penny" in str(info.value)
 
 
 def test_non_numeric_count_names_file_row_published_column_and_rule(tmp_path):
@@ -95,10 +97,10 @@ def test_non_numeric_money_is_an_error_naming_the_published_column(tmp_path):
 
 def test_quin_age_keeps_gp_male_female_bands_and_drops_all_rows(tmp_path):
     lines = [QUIN]
-    lines.append("GP_PRAC_PAT_LIST,01-Sep-20,Comm Region,Y63,E40000009,,MALE,0_4,999")
-    for sex in ("MALE", "FEMALE", "ALL"):
+    lines.append("GP_PRAC_PAT_LIST,01-Sep-20,Comm Region,Y63,E40000009,,MALE,0_4,3")
+    for sex, scale in (("MALE", 1), ("FEMALE", 1), ("ALL", 2)):
         for band, n in (("0_4", 3), ("95+", 1), ("ALL", 4)):
-            lines.append(f"GP_PRAC_PAT_LIST,01-Sep-20,GP,A81001,E38000247,TS18 1HU,{sex},{band},{n}")
+            lines.append(f"GP_PRAC_PAT_LIST,01-Sep-20,GP,A81001,E38000247,TS18 1HU,{sex},{band},{n * scale}")
     path = write(tmp_path / "gp-reg-pat-prac-quin-age.csv", "\n".join(lines) + "\n")
     result = standardise("capitation_age_sex", [path])
     frame = result.frame
@@ -165,7 +167,7 @@ def test_bom_and_embedded_newline_headers_and_max_points_from_header(tmp_path):
         '"Sub ICB Loc \nODS code","Sub ICB Loc \nONS code",Sub ICB Loc name,PCN ODS code,PCN name,'
         "Practice code,Practice name,List size,Achievement score (564 max)\r\n"
         "00L,E38000130,NHS NENC ICB - 00L,U25545,Well Up North PCN,A84006,Alnwick,18846,586.63\r\n"
-        '00L,E38000130,NHS NENC ICB - 00L,U,,A84007,Other,"1,204",500\r\n'
+        "00L,E38000130,NHS NENC ICB - 00L,U,,A84007,Other,1204,500\r\n"
     )
     path = tmp_path / "QOF 2025-26.csv"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
@@ -250,13 +252,19 @@ def test_fingertips_long_format_and_epcn_xlsx(tmp_path):
     fingertips = write(
         tmp_path / "fingertips_93553_practice_imd.csv",
         "\ufeffIndicatorID,Year,AreaCode,AreaName,IsAreaCurrent,Value\r\n"
-        "93553,2015,A81001,Densham,1,29.14031034\r\n93553,2019,A81001,Densham,1,32.36093926\r\n"
-        "99999,2019,A81001,Densham,1,1\r\n",
+        "93553,2015,A81001,Densham,1,29.14031034\r\n93553,2019,A81001,Densham,1,32.36093926\r\n",
     )
     result = standardise("deprivation_practice", [fingertips])
     assert result.frame["imd_year"].tolist() == [2015, 2019]
     assert result.frame["imd_score"].tolist() == [29.14031034, 32.36093926]
     assert result.period_hint == "2019"
+    # another indicator's rows are not silently dropped: the file is not what the layout reads
+    with fingertips.open("a") as f:
+        f.write("99999,2019,A81001,Densham,1,1\r\n")
+    with pytest.raises(InputError) as info:
+        standardise("deprivation_practice", [fingertips])
+    assert (info.value.row, info.value.column, info.value.rule) == (4, "IndicatorID", "allowed-values")
+    assert "value '99999' is not one of ['93553']" in str(info.value)
 
     book = tmp_path / "ePCN.xlsx"
     with pd.ExcelWriter(book, engine="openpyxl") as writer:
@@ -298,3 +306,139 @@ def test_period_from_name():
     assert period_from_name("ACHIEVEMENT_LONDON_2223.csv", qof=True) == "2022/23"
     assert period_from_name("MAPPING_INDICATORS_2021_v2.csv", qof=True) == "2020/21"
     assert period_from_name("LSOA_2011_to_LSOA_2021_Lookup_E_W.csv") is None
+
+
+def _quin_with(value: str) -> str:
+    cell = f'"{value}"' if "," in value else value
+    rows = [f"GP_PRAC_PAT_LIST,2024-06-01,GP,A81001,E38000247,TS18 1HU,MALE,0_4,{v}" for v in ("10", cell)]
+    return QUIN + "\n" + rows[0] + "\n" + rows[1].replace("MALE,0_4", "FEMALE,0_4") + "\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "rule", "reason"),
+    [
+        ("1e3", "type:integer", "exponent notation is not read"),
+        ("inf", "type:integer", "not a finite number"),
+        ("NaN", "type:integer", "not a finite number"),
+        ("\u0661\u0662", "type:integer", "other Unicode digits"),  # Arabic-Indic 12
+        ("\uff11\uff12", "type:integer", "other Unicode digits"),  # full-width 12
+        ("1,204", "type:integer", "thousands separators are not read"),
+        ("-5", "type:integer", "a count cannot be negative"),
+        ("12.5", "type:integer", "a count is a whole number"),
+        ("12.0", "type:integer", "a count is a whole number"),
+        ("+7", "type:integer", ""),
+        ("9223372036854775808", "range:count", ""),  # beyond int64
+        ("1000000001", "range:count", ""),  # beyond max_count
+    ],
+)
+def test_a_count_is_plain_non_negative_ascii_digits_within_the_limit(tmp_path, value, rule, reason):
+    path = write(tmp_path / "gp-reg-pat-prac-quin-age.csv", _quin_with(value))
+    with pytest.raises(InputError) as info:
+        standardise("capitation_age_sex", [path])
+    err = info.value
+    assert (err.file, err.row, err.column, err.rule) == (
+        "gp-reg-pat-prac-quin-age.csv",
+        3,
+        "NUMBER_OF_PATIENTS",
+        rule,
+    )
+    assert repr(value) in str(err) and reason in str(err)
+
+
+def test_a_count_at_the_limit_is_read_and_the_limit_is_a_setting(tmp_path, monkeypatch):
+    path = write(tmp_path / "gp-reg-pat-prac-quin-age.csv", _quin_with("1000000000"))
+    assert standardise("capitation_age_sex", [path]).frame["patients"].tolist() == [10, 1_000_000_000]
+    monkeypatch.setenv("GP_ALLOC_LIMIT_MAX_COUNT", "999")
+    with pytest.raises(
+        InputError, match=r"row 3, .*rule range:count: value '1000000000' is more than 999, the most"
+    ):
+        standardise("capitation_age_sex", [path])
+
+
+@pytest.mark.parametrize(
+    ("value", "rule", "reason"),
+    [
+        ("1e3", "type:money", "exponent notation"),
+        ("9e18", "type:money", "exponent notation"),
+        ("1e30", "type:money", "exponent notation"),
+        ("inf", "type:money", "not a finite number"),
+        ("-inf", "type:money", "not a finite number"),
+        ("NaN", "type:money", "not a finite number"),
+        ("\u0661\u0662.50", "type:money", "other Unicode digits"),
+        ("1,234.50", "type:money", "thousands separators"),
+        ("£12.34", "type:money", "currency sign"),
+        ("12.3.4", "type:money", ""),
+        ("9000000000000000000", "range:money", ""),  # 9e18 pounds: beyond int64 pennies
+        ("100000000000.01", "range:money", ""),  # beyond max_money_pounds
+        ("-100000000001", "range:money", ""),
+    ],
+)
+def test_money_parses_to_pennies_or_fails_naming_the_value(tmp_path, value, rule, reason):
+    cell = f'"{value}"' if "," in value else value
+    row = f"Y56,L,07M,N,U1,P,E83003,O,N20,31138,GMS,No,Urban,1,1,{cell},0,0,0,0"
+    path = write(tmp_path / "p.csv", PAY_2019 + "\n" + row + "\n")
+    with pytest.raises(InputError) as info:
+        standardise("contracts", [path])
+    err = info.value
+    assert (err.row, err.column, err.rule) == (2, "Global Sum", rule)
+    assert repr(value) in str(err) and reason in str(err)
+
+
+def test_money_at_the_limit_is_exact(tmp_path):
+    row = "Y56,L,07M,N,U1,P,E83003,O,N20,31138,GMS,No,Urban,1,1,100000000000.00,-100000000000,0.01,0,0"
+    frame = standardise("contracts", [write(tmp_path / "p.csv", PAY_2019 + "\n" + row + "\n")]).frame
+    assert frame["global_sum_pence"].tolist() == [10_000_000_000_000]
+    assert frame["mpig_pence"].tolist() == [-10_000_000_000_000]
+    assert frame["qof_pence"].tolist() == [1]
+
+
+@pytest.mark.parametrize("value", ["1e3", "inf", "NaN", "1,234.5", "\u0661.5", "1" * 400])
+def test_a_measure_is_a_plain_finite_decimal(tmp_path, value):
+    cell = f'"{value}"' if "," in value else value
+    row = f"Y56,L,07M,N,U1,P,E83003,O,N20,31138,GMS,No,Urban,{cell},1,1,0,0,0,0"
+    with pytest.raises(InputError) as info:
+        standardise("contracts", [write(tmp_path / "p.csv", PAY_2019 + "\n" + row + "\n")])
+    assert (info.value.row, info.value.rule) == (2, "type:number")
+    assert info.value.column.startswith("Average number of registered patients")
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_cell_longer_than_the_limit_is_refused_naming_row_and_column(tmp_path, monkeypatch, quoted):
+    monkeypatch.setenv("GP_ALLOC_LIMIT_MAX_FIELD_CHARS", "50")
+    name = "B" * 60
+    cell = f'"{name}, X"' if quoted else name
+    text = LSOA + f"\nGP_PRAC_PAT_LIST,01Jan2022,A81001,{cell},E01012070,ALL,120\n"
+    with pytest.raises(InputError) as info:
+        standardise("capitation_lsoa", [write(tmp_path / "gp-reg-pat-prac-lsoa-all.csv", text)])
+    err = info.value
+    assert (err.row, err.rule) == (2, "limit:field-chars") and "limit max_field_chars" in str(err)
+    assert name not in str(err)  # the value is not echoed: it may be anything
+    if not quoted:
+        assert err.column == "PRACTICE_NAME"
+
+
+def test_a_header_wider_than_the_limit_is_refused_before_it_is_parsed(tmp_path):
+    text = QUIN.replace("PUBLICATION", ",".join(f"C{i}" for i in range(200_000))) + "\n"
+    with pytest.raises(InputError) as info:
+        standardise("capitation_age_sex", [write(tmp_path / "gp-reg-pat-prac-quin-age.csv", text)])
+    assert (info.value.row, info.value.rule) == (1, "limit:columns")
+    assert "200,008 columns" in str(info.value) and "C1999" not in str(info.value)
+
+
+def test_a_zip_member_expanding_past_the_ratio_is_refused_while_read(tmp_path):
+    archive = tmp_path / "gp-reg-pat-prac-lsoa-jan-22.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("gp-reg-pat-prac-lsoa-all.csv", LSOA + "\n" + "0" * 30_000_000)
+    with pytest.raises(InputError) as info:
+        standardise("capitation_lsoa", [archive])
+    assert (info.value.file, info.value.rule) == (archive.name, "limit:expansion-ratio")
+
+
+def test_a_workbook_whose_parts_expand_past_the_ratio_is_refused_before_openpyxl(tmp_path):
+    book = tmp_path / "ePCN.xlsx"
+    with zipfile.ZipFile(book, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/worksheets/sheet1.xml", "<sheetData>" + " " * 30_000_000 + "</sheetData>")
+    with pytest.raises(InputError) as info:
+        standardise("pcn_reference", [book])
+    assert (info.value.file, info.value.rule) == ("ePCN.xlsx", "limit:expansion-ratio")

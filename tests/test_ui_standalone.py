@@ -92,8 +92,16 @@ def test_the_runs_page_lists_status_period_sub_icb_names_and_links_not_latest(se
     _, run_id, ui = served
     out = tmp_path / "outputs" / PERIOD
     (out / "latest").symlink_to(out / "manual__2025-10-01T02_00_00_00_00", target_is_directory=True)
+    # the manifest's files as gp_allocations.publish writes them: each sub-ICB has its allocation
+    # workbook and its practice statements (workbook and PDF); the national book has no sub-ICB
+    book, statements = "gp_allocations_2025-26-Q2_15N.xlsx", "gp-allocations_2025-26-Q2_15N_statements.xlsx"
     manifest = {
-        "files": [{"name": "gp_allocations_2025-26-Q2_15N.xlsx", "sub_icb_code": "15N", "rows": 120}],
+        "files": [
+            {"name": book, "kind": "sub_icb", "sub_icb_code": "15N", "rows": 120},
+            {"name": statements, "kind": "statements", "sub_icb_code": "15N", "rows": 120},
+            {"name": statements[:-4] + "pdf", "kind": "statements_pdf", "sub_icb_code": "15N", "rows": 120},
+            {"name": "gp-allocations_2025-26-Q2_england.xlsx", "kind": "national", "rows": 120},
+        ],
         "totals": {"sub_icb": {"15N": {"name": "NHS Devon ICB - 15N"}}},
     }
     (out / "manual__2025-10-01T02_00_00_00_00" / "manifest.json").write_text(json.dumps(manifest))
@@ -130,14 +138,16 @@ def test_the_runs_page_lists_status_period_sub_icb_names_and_links_not_latest(se
     assert listed["latest"] == {PERIOD: "manual__2025-10-01T02_00_00_00_00"}
     first = by_id[run_id]
     assert (first["period"], first["outcome"]["status"], first["latest"]) == (PERIOD, "published", True)
-    assert first["sub_icbs"] == [
+    outputs = "/gp-allocations/runs/manual__2025-10-01T02%3A00%3A00%2B00%3A00/outputs/"
+    assert first["sub_icbs"] == [  # one row per sub-ICB location, its statements beside its workbook
         {
             "code": "15N",
             "name": "NHS Devon ICB - 15N",
-            "file": "gp_allocations_2025-26-Q2_15N.xlsx",
+            "file": book,
             "rows": 120,
-            "url": "/gp-allocations/runs/manual__2025-10-01T02%3A00%3A00%2B00%3A00/outputs/"
-            "gp_allocations_2025-26-Q2_15N.xlsx",
+            "statements": statements,
+            "url": outputs + book,
+            "statements_url": outputs + statements,
         }
     ]
     assert first["links"]["validation_report"].endswith("/data-docs/index.html")
@@ -151,6 +161,58 @@ def test_the_runs_page_lists_status_period_sub_icb_names_and_links_not_latest(se
     assert "validate_extracts" in by_id["manual__broken"]["outcome"]["detail"]
     assert client.get("/api/runs/manual__again").json()["outcome"]["status"] == "unchanged"
     assert client.get("/api/runs/nope").status_code == 404
+
+
+def test_a_run_awaiting_sign_off_or_rejected_shows_its_staged_workbooks_and_says_latest_stays(
+    served, tmp_path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    _, _, ui = served
+    run_id, safe = "manual__wait", "manual__wait"
+    staged = tmp_path / "outputs" / ".staging" / PERIOD / safe
+    staged.mkdir(parents=True)
+    (staged / "gp-allocations_2025-26-Q2_15N.xlsx").write_bytes(b"PK\x03\x04 staged")
+    (staged / ".tmp-half.xlsx").write_bytes(b"half")
+    manifest = {
+        "files": [{"name": "gp-allocations_2025-26-Q2_15N.xlsx", "kind": "sub_icb", "sub_icb_code": "15N"}],
+        "totals": {"sub_icb": {"15N": {"name": "NHS Devon ICB - 15N"}}},
+    }
+    review = tmp_path / "var" / "runs" / PERIOD / safe / "publication_review.json"
+    review.parent.mkdir(parents=True)
+    review.write_text(json.dumps({"manifest": manifest, "review": {}, "context": {}}))
+    running = {**_airflow_run(run_id, "running")}
+    rejected = {
+        "status": "rejected",
+        "detail": "rejected by jane at 2026-12-02T09:00:00+00:00: nothing published; latest still r1",
+    }
+    records = {
+        run_id: (running, {"sign_off": "awaiting_input", "publish": "none"}, {"period": PERIOD}, None),
+        "manual__no": (
+            _airflow_run("manual__no"),
+            {"sign_off": "success", "publish": "skipped"},
+            {"period": PERIOD},
+            rejected,
+        ),
+    }
+
+    def source(one):
+        return [ui.run_overview(*records[r]) for r in ([one] if one else list(records)) if r in records]
+
+    client = TestClient(ui.create_app(require_auth=False, runs_source=source))
+    waiting = client.get(f"/api/runs/{run_id}").json()
+    assert waiting["outcome"]["status"] == "awaiting sign-off" and waiting["staged"] is True
+    assert waiting["latest"] is False and waiting["links"]["manifest"] is None
+    assert [s["url"] for s in waiting["sub_icbs"]] == [
+        f"/gp-allocations/runs/{run_id}/staged/gp-allocations_2025-26-Q2_15N.xlsx"
+    ]
+    assert [f["name"] for f in waiting["files"]] == ["gp-allocations_2025-26-Q2_15N.xlsx"]
+    got = client.get(waiting["sub_icbs"][0]["url"].removeprefix("/gp-allocations"))
+    assert got.content == b"PK\x03\x04 staged"
+    for bad in (".tmp-half.xlsx", "..%2f..%2fsecret.txt", "%2e%2e"):
+        assert client.get(f"/runs/{run_id}/staged/{bad}").status_code in (400, 404), bad
+    no = client.get("/api/runs/manual__no").json()
+    assert no["outcome"] == {"status": "rejected", "detail": rejected["detail"]}
 
 
 @pytest.mark.parametrize(
@@ -222,12 +284,17 @@ def _healthy(base: str) -> bool:
 
 
 @contextlib.contextmanager
-def airflow_ui(tmp_path: Path, sample_period: str = PERIOD, practices: int = 40):
+def airflow_ui(
+    tmp_path: Path, sample_period: str = PERIOD, practices: int = 40, users: dict[str, str] | None = None
+):
     """Airflow 3.3 with the project's DAG and plugin, as a data engineer runs it: API server, scheduler
     and DAG processor (LocalExecutor, fresh PostgreSQL metadata database, simple auth manager with a
-    password file), a generated sample in the source folder. Yields (base URL, admin password, env)."""
+    password file), a generated sample in the source folder. Yields (base URL, admin password, env).
+    ``users``: more logins, name -> role (viewer, user, op, admin); their passwords are in
+    ``tmp_path / "passwords.json"``."""
     from gp_allocations.periods import Period
-    from gp_allocations.sample_data import generate_samples
+    from gp_allocations_airflow.tasks import TASK_PYTHONWARNINGS
+    from gp_allocations_samples import generate_samples
 
     so = _scale_out_module()
     generate_samples(tmp_path / "extracts", period=Period.parse(sample_period), practices=practices, seed=5)
@@ -236,7 +303,9 @@ def airflow_ui(tmp_path: Path, sample_period: str = PERIOD, practices: int = 40)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
     password = secrets.token_urlsafe(16)
-    (tmp_path / "passwords.json").write_text(json.dumps({"admin": password}))
+    roles = {"admin": "admin", **(users or {})}
+    passwords = {name: password if name == "admin" else secrets.token_urlsafe(16) for name in roles}
+    (tmp_path / "passwords.json").write_text(json.dumps(passwords))
     port = so.free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {
@@ -256,7 +325,7 @@ def airflow_ui(tmp_path: Path, sample_period: str = PERIOD, practices: int = 40)
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{r}" for n, r in roles.items()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"),
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -265,6 +334,7 @@ def airflow_ui(tmp_path: Path, sample_period: str = PERIOD, practices: int = 40)
         "GP_ALLOC_OUTPUT_ROOT": str(tmp_path / "outputs"),
         "GP_ALLOC_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.sqlite'}",
         "GX_ANALYTICS_ENABLED": "false",
+        "PYTHONWARNINGS": TASK_PYTHONWARNINGS,  # as docs/deployment.md says for the scheduler
     }
     stack = so.Stack(tmp_path, env)
     base = f"http://127.0.0.1:{port}"
@@ -285,8 +355,8 @@ def airflow_ui(tmp_path: Path, sample_period: str = PERIOD, practices: int = 40)
         assert all(not r["left"] for r in report.values()), report
 
 
-def _token(base: str, password: str) -> str:
-    body = {"username": "admin", "password": password}
+def _token(base: str, password: str, username: str = "admin") -> str:
+    body = {"username": username, "password": password}
     return _request(f"{base}/auth/token", method="POST", body=body)["access_token"]
 
 
@@ -354,7 +424,13 @@ def test_a_data_engineer_logs_in_triggers_with_defaults_and_finds_the_outputs(tm
             browser.click_button("Trigger")
             browser.wait_for_text("Reporting period", 60)
             form = browser.js(f"{TRIGGER_DIALOG}.innerText")
-            for title in ("Reporting period", "Price per weighted patient (GBP)", "Extracts to pull"):
+            optional = (
+                "Reporting period",
+                "Price per weighted patient (GBP)",
+                "Extracts to pull",
+                "Override plausibility gates: reason",
+            )
+            for title in optional:
                 assert title in form, title
                 assert f"{title} *" not in form and f"{title}*" not in form, f"{title} is optional: no star"
             browser.resize(1500, 1500)  # the whole form, down to its Trigger button
@@ -411,6 +487,7 @@ def test_a_data_engineer_logs_in_triggers_with_defaults_and_finds_the_outputs(tm
             text = log_file.read_text()
             assert "Skipping registering function" not in text and "Traceback" not in text, log_file
             assert "Created temporary directory" not in text, log_file
+            assert "DeprecationWarning" not in text, log_file
             assert len(text.splitlines()) < 80, (log_file, len(text.splitlines()))
 
         def links(task_id):
@@ -426,13 +503,20 @@ def test_a_data_engineer_logs_in_triggers_with_defaults_and_finds_the_outputs(tm
         assert "<html" in report.lower() and "expectation" in report.lower()
         page = _request(f"{base}/gp-allocations/api/runs/{quote(run_id, safe='')}", token)
         assert page["outcome"]["status"] == "published" and page["latest"] and page["period"] == PERIOD
-        assert len(page["sub_icbs"]) >= 2 and all(s["name"] for s in page["sub_icbs"])
+        codes = [s["code"] for s in page["sub_icbs"]]
+        assert len(codes) >= 2 and len(set(codes)) == len(codes), f"one row per sub-ICB location: {codes}"
+        assert all(s["name"] and s["statements"] for s in page["sub_icbs"])
 
         browser = Browser(tmp_path / "chromium-2")
         try:
             browser.login(base, "admin", password)
             browser.open(f"{base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
             browser.wait_for_text("compute_allocations", 90)
+            # the grid shows today's DAG: every task and task group of the parsed DAG is listed
+            tasks = _request(f"{base}/api/v2/dags/{DAG_ID}/tasks", token)["tasks"]
+            grid = browser.text()
+            missing = sorted({t["task_id"].split(".")[0] for t in tasks} - set(grid.split()))
+            assert not missing, f"the grid does not list {missing}"
             _keep(browser.screenshot(tmp_path / "grid.png"), "airflow-grid.png")
             browser.open(f"{base}{links('publish')['Published outputs']}")
             browser.wait_for_text(page["sub_icbs"][0]["name"], 90)

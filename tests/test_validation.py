@@ -8,14 +8,10 @@ import csv
 import pandas as pd
 import pytest
 
+from gp_allocations.cross_extract import run_cross_extract_checks
 from gp_allocations.errors import ValidationFailed
 from gp_allocations.periods import Period
-from gp_allocations.validation import (
-    ValidationReport,
-    neutralise_csv_value,
-    run_cross_extract_checks,
-    validate,
-)
+from gp_allocations.validation import ValidationReport, validate
 from test_expectation_suites import FILES, PRACTICES, valid_frames
 
 Q2 = Period.parse("2025-26-Q2")  # July to September 2025; the valid frames are extracted 1 July 2025
@@ -274,7 +270,7 @@ def test_list_size_drift_is_a_warning_listing_practices(tmp_path):
     assert _result(relaxed, "cross_extract", "list_size_drift")["success"]
 
 
-def test_lsoa_totals_and_sub_icb_disagreements_are_warnings():
+def test_lsoa_totals_are_a_warning_and_a_sub_icb_disagreement_an_error():
     frames = valid_frames()
     lsoa = frames["capitation_lsoa"]
     practice = PRACTICES[2]
@@ -288,13 +284,19 @@ def test_lsoa_totals_and_sub_icb_disagreements_are_warnings():
     assert by_rule["lsoa_total_matches_age_sex"]["severity"] == "warning"
     lsoa_msg = by_rule["lsoa_total_matches_age_sex"]["message"]
     assert f"{practice}: {total + int(total * 0.01) + 1} vs {total}" in lsoa_msg
-    sub = by_rule["sub_icb_agrees"]
-    assert sub["severity"] == "warning"
-    assert f"{PRACTICES[0]}: 00L in contracts, 16C in practice_map" in sub["message"]
-    q = quarantine[quarantine["rule"] == "sub_icb_agrees"]
+    sub = by_rule["hierarchy_agrees_across_extracts"]
+    assert sub["severity"] == "error" and not sub["success"]
+    assert (
+        f"practice {PRACTICES[0]}: sub_icb_code 16C in gp-reg-pat-prac-map.csv row 2 but sub_icb_code 00L "
+        "in nhspaymentsgp-25-26-prac-csv.csv row 2"
+    ) in sub["message"]
+    q = quarantine[quarantine["rule"] == "hierarchy_agrees_across_extracts"]
     found = (q["file"].tolist(), q["row"].tolist(), q["value"].tolist())
     assert found == ([FILES["contracts"]], [2], ["00L"])
-    others = [r for r in rows if r["rule"] not in ("lsoa_total_matches_age_sex", "sub_icb_agrees")]
+    # the contracts' own region per sub-ICB is still one: only the cross-extract rule fires
+    others = [
+        r for r in rows if r["rule"] not in ("lsoa_total_matches_age_sex", "hierarchy_agrees_across_extracts")
+    ]
     assert all(r["success"] for r in others)
 
 
@@ -328,8 +330,6 @@ def test_data_docs_and_csv_injection(tmp_path):
     assert [r["row"] for r in written] == ["3", "4"]
     for r in written:  # no cell of the file starts with a formula trigger
         assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in r.values())
-    assert neutralise_csv_value("+44") == "'+44" and neutralise_csv_value("A81001") == "A81001"
-    assert neutralise_csv_value(-5) == -5
 
 
 def test_report_round_trips_through_json(tmp_path):

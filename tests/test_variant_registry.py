@@ -14,8 +14,8 @@ import pytest
 from _workbook_fixtures import make_run
 from gp_allocations import variants
 from gp_allocations.engine import compute_allocations
+from gp_allocations.manifest import build_manifest
 from gp_allocations.periods import Period
-from gp_allocations.publish import build_manifest
 from gp_allocations.variants import REGISTRY, Formula, Variant, net_envelope, register
 from gp_allocations.views import practice_table
 from gp_allocations.workbooks import HEADER_ROW, write_sub_icb_workbook
@@ -84,11 +84,15 @@ def test_registered_variant_reaches_params_ledger_workbooks_and_manifest(extra_v
     book = openpyxl.load_workbook(path)
     headers = [c.value for c in book["Practices"][HEADER_ROW + 1]]
     assert (
-        "Capitation: Age-sex only (£)" in headers and "Change, Age-sex only minus global sum (£)" in headers
+        "Capitation: Age-sex only (£, annual)" in headers
+        and "Change, Age-sex only minus global sum (£, annual)" in headers
     )
     notes = pd.read_excel(path, sheet_name="Notes", header=HEADER_ROW)
-    assert "Scenario: capitation by the age-sex workload index alone, same envelope." in set(notes["Note"])
-    assert "Age-sex only" in str(book["Cover"]["B7"].value) + str(book["Cover"]["B6"].value)
+    # the variants share one numbered note: each variant's description is in it
+    described = "Scenario: capitation by the age-sex workload index alone, same envelope."
+    assert any(described in text for text in notes["Text"])
+    cover = " ".join(str(c.value) for c in book["Cover"]["B"])
+    assert "Formula variants" in [c.value for c in book["Cover"]["A"]] and "Age-sex only" in cover
 
     # the manifest lists it, declares it and totals it per sub-ICB location
     manifest = build_manifest(a, make_run(), [], period_slug="2025-26-Q2", run_id="r")

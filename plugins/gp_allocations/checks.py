@@ -5,7 +5,9 @@ envelope line equals the sum of the practices' lines; each variant's payable cap
 envelope; weighted lists are normalised; envelope-neutral variants have the global sum's envelope;
 QOF is the same in every variant; every level's organisations add up to their parent (PCN within
 sub-ICB -> sub-ICB -> ICB -> region -> England, every variant and line, lists and practice counts);
-every other cut (practices, PCNs, contract types, quintiles) adds up to England. ``marts_check``
+every other cut (practices, PCNs, contract types, quintiles, practices with quarantined rows) adds up
+to England; and each organisation has one name and one of each parent over its practices (the
+hierarchy is a function). ``marts_check``
 compares what the warehouse stored with the engine. ``enforce`` raises ``ReconciliationFailed`` naming
 the first failed check and its two figures, before anything is staged for publishing.
 """
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .aggregates import HIERARCHY, KEYS, PAYABLE, Totals
+from .aggregates import GROUPINGS, HIERARCHY, KEYS, PAYABLE, Totals
 from .errors import ReconciliationFailed
 from .variants import DEFAULT_VARIANT, QOF, REGISTRY
 
@@ -117,6 +119,42 @@ def _first_difference(
     return len(bad), where, first[want], first[got]
 
 
+def _one_parent_rows(a: Allocation) -> list[dict[str, Any]]:
+    """Each organisation has one name and one of each parent over its practices: the aggregates take
+    that one value, so a second one (a split hierarchy) must stop the run here, not be picked from."""
+    rows = []
+    for g in GROUPINGS.values():
+        named = [c for c in (g.label, *g.parents) if c and c in a.practices.columns]
+        if not named or g.code not in a.practices.columns:
+            continue
+        keys = [c for c in (g.within, g.code) if c]
+        counts = a.practices.groupby(keys, sort=True)[named].nunique(dropna=False)
+        split = counts[(counts > 1).any(axis=1)]
+        detail = ""
+        if len(split):
+            org = split.index[0]
+            code = org[-1] if isinstance(org, tuple) else org
+            col = next(c for c in named if split.iloc[0][c] > 1)
+            mask = a.practices[g.code] == code
+            if g.within:
+                mask &= a.practices[g.within] == org[0]
+            by_value = a.practices[mask].groupby(col, sort=True)["practice_code"].apply(list)
+            detail = f"{len(split)} with more than one; first {g.name} {code}: {col} " + " and ".join(
+                f"{v} (practice{'s' if len(p) > 1 else ''} {', '.join(p[:3])}{' ...' if len(p) > 3 else ''})"
+                for v, p in by_value.items()
+            )
+        rows.append(
+            _row(
+                f"{g.name}: each has one {', '.join(named)} over its practices (organisations with more)",
+                0,
+                len(split),
+                split.empty,
+                detail,
+            )
+        )
+    return rows
+
+
 def _children_rows(totals: Totals) -> list[dict[str, Any]]:
     rows = []
     for child, parent, link in HIERARCHY:
@@ -169,6 +207,8 @@ def _cut_rows(totals: Totals) -> list[dict[str, Any]]:
         "quintile",
         "sub_icb_contract_type",
         "sub_icb_quintile",
+        "quarantine",
+        "sub_icb_quarantine",
     ):
         sums = totals.of(grouping).money.groupby(["variant", "line"])["pence"].sum()
         merged = (
@@ -193,6 +233,7 @@ def _cut_rows(totals: Totals) -> list[dict[str, Any]]:
 def engine_checks(a: Allocation) -> pd.DataFrame:
     """Every check of one allocation (see the module docstring); ``passed`` says which hold."""
     rows = [
+        *_one_parent_rows(a),
         *_envelope_rows(a),
         *_weight_rows(a),
         *_neutral_rows(a),
@@ -200,6 +241,13 @@ def engine_checks(a: Allocation) -> pd.DataFrame:
         *_cut_rows(a.totals),
     ]
     return pd.DataFrame(rows, columns=COLUMNS).astype({"expected": object, "actual": object})
+
+
+def _figure(value: Any) -> Any:
+    """A check's figure as a user reads it: whole numbers without a trailing ``.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def enforce(checks: pd.DataFrame) -> None:
@@ -211,8 +259,8 @@ def enforce(checks: pd.DataFrame) -> None:
     more = f" ({len(failed) - 1} more checks failed)" if len(failed) > 1 else ""
     detail = f" [{first['detail']}]" if first.get("detail") else ""
     raise ReconciliationFailed(
-        f"reconciliation check failed: {first['check']}: expected {first['expected']}, got "
-        f"{first['actual']}{detail}{more}; nothing was published",
+        f"reconciliation check failed: {first['check']}: expected {_figure(first['expected'])}, got "
+        f"{_figure(first['actual'])}{detail}{more}; nothing was published",
         check=str(first["check"]),
         expected=first["expected"],
         actual=first["actual"],

@@ -11,6 +11,8 @@ else the environment variable, else the documented default (``resolve_settings``
 | gp_alloc_source_<extract> | GP_ALLOC_SOURCE_<EXTRACT> | the source above | one extract's location |
 | (connection gp_warehouse) | GP_ALLOC_WAREHOUSE_URL | ``sqlite:///<data dir>/warehouse.sqlite`` | warehouse |
 | gp_alloc_output_root | GP_ALLOC_OUTPUT_ROOT | ``<data dir>/outputs`` | where workbooks are published |
+| gp_alloc_extract_periods | GP_ALLOC_EXTRACT_PERIODS | ``include/extract_periods.yaml`` | extracts' periods |
+| gp_alloc_places_file | GP_ALLOC_PLACES_FILE | none (PCNs and sub-ICBs only) | places for need indices |
 
 ``RunContext.prepare`` checks the run's choices (period, variant from the registry, parameter set and its
 file for the year, a Decimal price, the extracts) and fixes every location, including each extract's
@@ -65,6 +67,13 @@ VariableLookup = Callable[[str], "str | None"]
 SOURCE_VARIABLE = "gp_alloc_source"
 OUTPUT_VARIABLE = "gp_alloc_output_root"
 DATA_DIR_VARIABLE = "gp_alloc_data_dir"
+#: who publishes the workbooks and whom a reader asks (every Cover and footer shows them)
+ORGANISATION_VARIABLE = "gp_alloc_organisation"
+CONTACT_VARIABLE = "gp_alloc_contact"
+EXTRACT_PERIODS_VARIABLE = "gp_alloc_extract_periods"
+#: a file of places (place -> practice codes) whose need indices are shown beside the PCNs' and sub-ICBs'
+PLACES_FILE_VARIABLE = "gp_alloc_places_file"
+DEFAULT_ORGANISATION = "NHS primary care commissioning"
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,15 @@ class Settings:
     sources: dict[str, str]  # an extract's own location, where one is set
     warehouse_url: str
     output_root: Path
+    organisation: str = DEFAULT_ORGANISATION
+    contact: str | None = None
+    #: the rules of which period each extract may be for (``period_rules``)
+    extract_periods_file: Path | None = None
+    #: a PDF of each sub-ICB's practice statements beside its statements workbook (LibreOffice; off by
+    #: default: measured at about 10 minutes of CPU for England, see docs/workbook.md)
+    statement_pdfs: bool = False
+    #: places for the need indices (``places.read_places``); None: every PCN and sub-ICB location only
+    places_file: Path | None = None
 
     def source_of(self, extract: str) -> str:
         return self.sources.get(extract) or self.source
@@ -99,7 +117,26 @@ def resolve_settings(variable: VariableLookup | None = None, *, warehouse: str |
             sources[name] = own
     url = warehouse or os.environ.get("GP_ALLOC_WAREHOUSE_URL") or f"sqlite:///{data / 'warehouse.sqlite'}"
     out = Path(pick(OUTPUT_VARIABLE, "GP_ALLOC_OUTPUT_ROOT") or data / "outputs").resolve()
-    return Settings(data_dir=data, source=source, sources=sources, warehouse_url=url, output_root=out)
+    return Settings(
+        data_dir=data,
+        source=source,
+        sources=sources,
+        warehouse_url=url,
+        output_root=out,
+        organisation=pick(ORGANISATION_VARIABLE, "GP_ALLOC_ORGANISATION") or DEFAULT_ORGANISATION,
+        contact=pick(CONTACT_VARIABLE, "GP_ALLOC_CONTACT"),
+        extract_periods_file=Path(
+            pick(EXTRACT_PERIODS_VARIABLE, "GP_ALLOC_EXTRACT_PERIODS")
+            or include_dir() / "extract_periods.yaml"
+        ).resolve(),
+        statement_pdfs=(os.environ.get("GP_ALLOC_STATEMENT_PDFS") or "").strip().lower()
+        in {"1", "true", "yes", "on"},
+        places_file=_path_or_none(pick(PLACES_FILE_VARIABLE, "GP_ALLOC_PLACES_FILE")),
+    )
+
+
+def _path_or_none(text: object) -> Path | None:
+    return Path(str(text)).resolve() if text else None
 
 
 def _run_error(message: str, column: str) -> Exception:
@@ -129,6 +166,33 @@ def _price(value: object) -> Decimal | None:
     return price
 
 
+#: Longest override reason kept (characters); a longer one is refused, not cut.
+OVERRIDE_REASON_MAX = 2000
+
+
+def _override(reason: str | None, by: str | None) -> dict[str, str | None]:
+    """The override fixed when the run is prepared: reason (blank: none), who (default: the OS user) and
+    when (now, UTC). Whitespace is collapsed: the reason is shown on one Cover line."""
+    import datetime as dt
+    import getpass
+
+    text = " ".join(str(reason or "").split())
+    if not text:
+        return {"override_reason": None, "override_by": None, "override_at": None}
+    if len(text) > OVERRIDE_REASON_MAX:
+        raise _run_error(
+            f"override reason has {len(text)} characters; at most {OVERRIDE_REASON_MAX}", "override_reason"
+        )
+    who = " ".join(str(by or "").split())
+    if not who:
+        try:
+            who = getpass.getuser()
+        except Exception:  # no user name in this environment (e.g. a container without one)
+            who = "unknown user"
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return {"override_reason": text, "override_by": who, "override_at": at}
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Everything a stage needs to know about one run, resolved and checked once (``prepare``); plain
@@ -145,6 +209,17 @@ class RunContext:
     warehouse_url: str
     output_root: Path
     data_dir: Path
+    organisation: str = DEFAULT_ORGANISATION
+    contact: str | None = None
+    #: which period each extract may be for (None: the project's include/extract_periods.yaml)
+    extract_periods_file: Path | None = None
+    statement_pdfs: bool = False
+    places_file: Path | None = None
+    #: an explicit, audited override of breached plausibility gates (``plausibility``): why, who, when
+    #: (UTC, ISO 8601); None: no override, a breach stops the run
+    override_reason: str | None = None
+    override_by: str | None = None
+    override_at: str | None = None
 
     @classmethod
     def prepare(
@@ -162,6 +237,8 @@ class RunContext:
         output_root: str | Path | None = None,
         data_dir: str | Path | None = None,
         settings: Settings | None = None,
+        override_reason: str | None = None,
+        override_by: str | None = None,
     ) -> RunContext:
         """Check the run's choices and fix every setting; explicit arguments win over ``settings``
         (default: ``resolve_settings()``). Raises InputError naming the bad choice."""
@@ -197,6 +274,12 @@ class RunContext:
             warehouse_url=warehouse_url or got.warehouse_url,
             output_root=Path(output_root).resolve() if output_root is not None else got.output_root,
             data_dir=Path(data_dir).resolve() if data_dir is not None else got.data_dir,
+            organisation=got.organisation,
+            contact=got.contact,
+            extract_periods_file=got.extract_periods_file,
+            statement_pdfs=got.statement_pdfs,
+            places_file=got.places_file,
+            **_override(override_reason, override_by),
         )
 
     @property
@@ -245,6 +328,14 @@ class RunContext:
             "warehouse_url": self.warehouse_url,
             "output_root": str(self.output_root),
             "data_dir": str(self.data_dir),
+            "organisation": self.organisation,
+            "contact": self.contact,
+            "extract_periods_file": str(self.extract_periods_file) if self.extract_periods_file else None,
+            "statement_pdfs": self.statement_pdfs,
+            "places_file": str(self.places_file) if self.places_file else None,
+            "override_reason": self.override_reason,
+            "override_by": self.override_by,
+            "override_at": self.override_at,
         }
 
     @classmethod
@@ -265,4 +356,14 @@ class RunContext:
             warehouse_url=str(data["warehouse_url"]),
             output_root=Path(str(data["output_root"])),
             data_dir=Path(str(data["data_dir"])),
+            organisation=str(data.get("organisation") or DEFAULT_ORGANISATION),
+            contact=str(data["contact"]) if data.get("contact") else None,
+            extract_periods_file=Path(str(data["extract_periods_file"]))
+            if data.get("extract_periods_file")
+            else None,
+            statement_pdfs=bool(data.get("statement_pdfs", False)),
+            places_file=_path_or_none(data.get("places_file")),
+            override_reason=str(data["override_reason"]) if data.get("override_reason") else None,
+            override_by=str(data["override_by"]) if data.get("override_by") else None,
+            override_at=str(data["override_at"]) if data.get("override_at") else None,
         )

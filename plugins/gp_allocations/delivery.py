@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PublishError
-from .publish import MANIFEST, check_component, sha256_of
+from .manifest import MANIFEST
+from .publish import check_component, sha256_of
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 

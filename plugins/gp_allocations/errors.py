@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class PipelineError(Exception):
     """Base of every error raised on purpose by this package."""
@@ -45,6 +47,10 @@ class ValidationFailed(PipelineError):
     """Error-severity expectations failed; nothing may be published."""
 
 
+class WarehouseRefused(PipelineError):
+    """The warehouse's own constraints refused a load that validation passed (nothing was loaded)."""
+
+
 class PublishError(PipelineError):
     """Outputs could not be written or moved into place; the previous outputs are untouched."""
 
@@ -62,6 +68,15 @@ class ReconciliationFailed(PipelineError):
         super().__init__(message)
 
 
+class PlausibilityFailed(InputError):
+    """A plausibility gate (``plausibility``) was breached and the run has no override: nothing is
+    staged or published. ``rule`` is the first breached gate; ``breaches`` every breach."""
+
+    def __init__(self, message: str, *, rule: str, breaches: Sequence[object]) -> None:
+        self.breaches = list(breaches)
+        super().__init__(message, rule=rule)
+
+
 class PeriodMismatch(InputError):
     """An extract is for another period than the run's (rule ``extract_period_matches_run``)."""
 
@@ -75,8 +90,12 @@ class PeriodMismatch(InputError):
         file: str | None = None,
         row: int | None = None,
         column: str | None = None,
+        also: tuple[PeriodMismatch, ...] = (),
+        rule: str = "extract_period_matches_run",
     ) -> None:
         self.extract = extract
         self.found_period = found_period
         self.run_period = run_period
-        super().__init__(message, file=file, row=row, column=column, rule="extract_period_matches_run")
+        #: the run's other extracts of another period (the message lists them too)
+        self.also = also
+        super().__init__(message, file=file, row=row, column=column, rule=rule)

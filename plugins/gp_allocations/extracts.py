@@ -4,21 +4,72 @@ Every published era of a file maps onto the schema here (see ``layouts``); nothi
 standardisation sees a published column name. Extract names are the stable identifiers used in
 configuration (``GP_ALLOC_SOURCE_<NAME>``), suite files (``expectations/<name>.json``), staging
 tables (``stg_<name>``) and the manifest.
+
+The mechanical things are generated from the spec, never written by hand: the staging table's DDL
+(``ExtractSpec.staging_ddl``), the statement that clears a period from it (``clear_period_sql``), the
+query that reads it back for the engine when the extract has no core table (``compute_sql``) and the
+dtypes the warehouse reads it back with (``read_dtypes``). Adding an extract is therefore: its spec
+here, its layout (``include/layouts/<name>.yaml``), its suite (``expectations/<name>.json``) and the
+engine step that uses it; see docs/adding-an-extract.md for a worked example.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class DType:
+    """How a canonical dtype is stored in the warehouse and read back into pandas."""
+
+    sql: str
+    pandas: str
+    pandas_nullable: str
+
+
+#: The five canonical dtypes. Column types are portable between SQLite and PostgreSQL.
+DTYPES: dict[str, DType] = {
+    "str": DType("TEXT", "str", "str"),
+    "int": DType("BIGINT", "int64", "Int64"),
+    "float": DType("DOUBLE PRECISION", "float64", "float64"),
+    "pence": DType("BIGINT", "int64", "Int64"),
+    "date": DType("DATE", "datetime64", "datetime64"),  # the unit is pandas' choice
+}
+
+#: Load metadata every staging table carries before the canonical columns.
+STAGING_METADATA: tuple[tuple[str, str], ...] = (
+    ("period", "TEXT"),
+    ("run_id", "TEXT"),
+    ("source_file", "TEXT"),
+    ("source_row", "BIGINT"),
+)
+
 
 @dataclass(frozen=True)
 class Column:
-    """A canonical column. ``dtype`` is one of: str, int, float, pence (integer pennies), date."""
+    """A canonical column. ``dtype`` is one of DTYPES: str, int, float, pence (integer pennies), date."""
 
     name: str
     dtype: str
     description: str
     nullable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"column {self.name!r}: unknown dtype {self.dtype!r}; known: {sorted(DTYPES)}")
+        if not self.name.isidentifier() or self.name != self.name.lower():
+            raise ValueError(f"column {self.name!r}: canonical names are lower-case identifiers")
+
+    @property
+    def sql_type(self) -> str:
+        return DTYPES[self.dtype].sql
+
+    @property
+    def pandas_dtype(self) -> str:
+        kind = DTYPES[self.dtype]
+        return kind.pandas_nullable if self.nullable else kind.pandas
 
 
 @dataclass(frozen=True)
@@ -30,10 +81,47 @@ class ExtractSpec:
     key: tuple[str, ...]
     required: bool
     many_files: bool = False
+    #: False for reference extracts that validation reads but the engine does not (no compute query).
+    engine_input: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier() or self.name != self.name.lower():
+            raise ValueError(f"extract {self.name!r}: names are lower-case identifiers")
+        missing = set(self.key) - set(self.column_names)
+        if missing:
+            raise ValueError(f"extract {self.name!r}: key columns {sorted(missing)} are not columns")
 
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def staging_table(self) -> str:
+        return f"stg_{self.name}"
+
+    def staging_ddl(self, blank: frozenset[str] = frozenset()) -> str:
+        """CREATE TABLE for the extract's staging table: load metadata, then the canonical columns
+        (NOT NULL unless nullable, or in ``blank``: published blank by some era, kept as read)."""
+        cols = [f"    {name} {sql} NOT NULL" for name, sql in STAGING_METADATA]
+        for c in self.columns:
+            cols.append(f"    {c.name} {c.sql_type}{'' if c.nullable or c.name in blank else ' NOT NULL'}")
+        body = ",\n".join(cols)
+        return f"-- {self.title}\nCREATE TABLE IF NOT EXISTS {self.staging_table} (\n{body}\n)"
+
+    def clear_period_sql(self) -> str:
+        """Staging holds the latest load of each period: this clears the period before a load."""
+        return f"DELETE FROM {self.staging_table} WHERE period = :period"
+
+    def compute_sql(self) -> str:
+        """The engine's read of the period from staging (used when there is no include/sql/compute file)."""
+        return (
+            f"SELECT {', '.join(self.column_names)}\nFROM {self.staging_table}\n"
+            f"WHERE period = :period\nORDER BY {', '.join(self.key)}"
+        )
+
+    def read_dtypes(self) -> dict[str, str]:
+        """The pandas dtype of each canonical column, as the warehouse hands it to the engine."""
+        return {c.name: c.pandas_dtype for c in self.columns}
 
 
 def _c(name: str, dtype: str, description: str, nullable: bool = False) -> Column:
@@ -46,7 +134,14 @@ EXTRACTS: dict[str, ExtractSpec] = {
         ExtractSpec(
             name="contracts",
             title="GP contracts and payments (NHS Payments to General Practice, practice level)",
-            file_patterns=("nhspaymentsgp-*-prac-csv.csv", "nhspaymentsgp-*.csv", "*payments*.csv"),
+            # every practice-level year in the folder (2018/19 was published as nhspaymentsgp-18-19-csv.csv):
+            # the newest is the run's contracts, the older ones its long-run history (long_run.py)
+            file_patterns=(
+                "nhspaymentsgp-*-prac-csv.csv|nhspaymentsgp-??-??-csv.csv",
+                "nhspaymentsgp-*.csv",
+                "*payments*.csv",
+            ),
+            many_files=True,
             columns=(
                 _c("practice_code", "str", "ODS practice code, e.g. A81001"),
                 _c("practice_name", "str", "Practice name as published"),
@@ -64,6 +159,7 @@ EXTRACTS: dict[str, ExtractSpec] = {
                 _c("weighted_patients", "float", "Average number of weighted (Carr-Hill) patients"),
                 _c("global_sum_pence", "pence", "Global Sum paid, pennies"),
                 _c("mpig_pence", "pence", "MPIG correction factor paid, pennies"),
+                _c("seniority_pence", "pence", "Seniority payments paid, pennies", nullable=True),
                 _c("qof_pence", "pence", "Total QOF payments, pennies"),
                 _c("total_payments_pence", "pence", "Total NHS payments to general practice, pennies"),
             ),
@@ -239,6 +335,37 @@ EXTRACTS: dict[str, ExtractSpec] = {
             required=False,
         ),
         ExtractSpec(
+            name="nhse_weighted_populations",
+            title="NHS England practice need-weighted populations (ICB Place Based Allocation Tool data)",
+            file_patterns=("nhse-place-based-allocation-tool-*.csv", "*place*based*allocation*.csv"),
+            columns=(
+                _c("practice_code", "str", "ODS practice code"),
+                _c("practice_name", "str", "Practice name as published"),
+                _c("practice_postcode", "str", "Practice postcode", nullable=True),
+                _c("icb_code", "str", "ICB code, e.g. QHM"),
+                _c("icb_name", "str", "ICB name"),
+                _c("region_code", "str", "Commissioning region code, e.g. Y63"),
+                _c("lad_code", "str", "Local authority district code", nullable=True),
+                _c("lad_name", "str", "Local authority district name", nullable=True),
+                _c("population", "float", "Registered population the weights apply to"),
+                _c("general_acute_wp", "float", "General and acute need-weighted population"),
+                _c("community_wp", "float", "Community services need-weighted population"),
+                _c("mental_health_wp", "float", "Mental health need-weighted population"),
+                _c("maternity_wp", "float", "Maternity need-weighted population"),
+                _c("health_inequalities_wp", "float", "Health inequalities weighted population"),
+                _c("prescribing_wp", "float", "Prescribing need-weighted population"),
+                _c("final_wp", "float", "Core services weighted population (all components)"),
+                _c("primary_medical_care_wp", "float", "Primary medical care need-weighted population"),
+                _c(
+                    "final_pmc_wp",
+                    "float",
+                    "Primary medical care with the health inequalities adjustment (0.85 PMC + 0.15 HI)",
+                ),
+            ),
+            key=("practice_code",),
+            required=False,
+        ),
+        ExtractSpec(
             name="ods_practices",
             title="ODS GP practice reference (epraccur, headerless, 27 fields)",
             file_patterns=("epraccur*.csv", "epraccur*.zip"),
@@ -256,6 +383,7 @@ EXTRACTS: dict[str, ExtractSpec] = {
             ),
             key=("practice_code",),
             required=False,
+            engine_input=False,
         ),
         ExtractSpec(
             name="pcn_reference",
@@ -274,6 +402,31 @@ EXTRACTS: dict[str, ExtractSpec] = {
     )
 }
 
+
+def check_one_file(extract: str, names: list[str], where: str, found: str) -> None:
+    """An extract of one file found more than once (a second download beside the first, a zip holding
+    two) is an error naming every file, never a silent pick; ``found`` says where they were found."""
+    if len(names) > 1 and not EXTRACTS[extract].many_files:
+        raise InputError(
+            f"{len(names)} files for extract '{extract}' {found} ({', '.join(names)}): the extract is one "
+            "file and which one to use is ambiguous; keep only the file of the run",
+            file=where,
+            rule="extract_one_file",
+        )
+
+
+def staging_schema_sql() -> list[str]:
+    """The staging DDL of every extract, one statement each (run by ``warehouse.create_schema``)."""
+    from gp_allocations.layouts import blank_in_some_era  # layouts imports this module
+
+    return [spec.staging_ddl(blank_in_some_era(spec.name)) for spec in EXTRACTS.values()]
+
+
+def clear_staging_sql() -> list[str]:
+    """One DELETE per extract: an optional extract absent from this load leaves no older copy behind."""
+    return [spec.clear_period_sql() for spec in EXTRACTS.values()]
+
+
 #: Extracts a nightly run pulls by default (required ones, the optional Carr-Hill inputs and the
 #: alternatives of EXTRACT_ALTERNATIVES; an optional extract with no file is simply not pulled).
 NIGHTLY_EXTRACTS: tuple[str, ...] = (
@@ -289,6 +442,7 @@ NIGHTLY_EXTRACTS: tuple[str, ...] = (
     "additional_needs",
     "qof_practice_summary",
     "deprivation_practice",
+    "nhse_weighted_populations",
 )
 
 #: A required extract may be absent when one of its alternatives is pulled instead. The rule is

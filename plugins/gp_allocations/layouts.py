@@ -1,64 +1,106 @@
 """Published layouts of every NHS file we read, and recognising which one a file is.
 
-The alias tables are data (``include/layouts/<extract>.yaml``); this module loads them, normalises
-header names, opens files (CSV, zip members, xlsx sheets; UTF-8 with or without BOM, else latin-1)
-and picks the layout whose required columns a file has. It never guesses: a file that matches no
-layout raises LayoutError naming the closest layouts and what each is missing.
+The layouts are data (``include/layouts/<extract>.yaml``): one alias set per canonical column (every
+spelling a publication has used, in order of preference), the extract's required columns, and its
+eras, each recognised from which columns are present (``markers``), separately from mapping them.
+Headers are matched by ``column_key``: case, whitespace and newlines, footnote digits, punctuation
+and parenthetical qualifiers such as "(Last Known Figure)" or "(Region, local office)" do not count,
+so a new year's spelling of a known heading needs no change (the keys: header_keys.py). This module
+loads the tables and picks the extract and era of a source (files, zip members and xlsx sheets are
+opened by sources.py: UTF-8 with or without BOM, else latin-1). It never guesses: a file that
+matches no layout raises LayoutError naming the closest layouts, what each is missing and the columns
+found. docs/layouts.md explains the rules.
 """
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
 import yaml
 
 from gp_allocations import config
-from gp_allocations.errors import InputError, LayoutError
+from gp_allocations.errors import LayoutError
 from gp_allocations.extracts import AGE_BANDS_5, EXTRACTS, SEXES, Column
+from gp_allocations.header_keys import alias_matches, column_key, display, normalise, resolve_aliases
+from gp_allocations.sources import (
+    Source,
+    check_delimiter,
+    check_text,
+    first_records,
+    iter_sources,
+    xlsx_header,
+)
 
-_BOM = b"\xef\xbb\xbf"
-_CSV_SUFFIXES = (".csv", ".txt")
-_XLSX_SUFFIXES = (".xlsx", ".xlsm")
+# The layout API in one place: what this module defines, and the header keys (header_keys.py) and
+# sources (sources.py) a reader uses with it.
+__all__ = [
+    "VALUE_SETS",
+    "LayoutSpec",
+    "Schema",
+    "Source",
+    "all_layouts",
+    "check_delimiter",
+    "check_duplicate_columns",
+    "check_text",
+    "column_key",
+    "display",
+    "iter_sources",
+    "layout_named",
+    "layouts_dir",
+    "normalise",
+    "recognise",
+    "recognise_source",
+    "schema_for",
+    "unmapped_known_columns",
+    "xlsx_header",
+]
+
 #: Named value sets a YAML filter may refer to as "@NAME".
 VALUE_SETS: dict[str, tuple[str, ...]] = {"AGE_BANDS_5": AGE_BANDS_5, "SEXES": SEXES}
-
-
-def normalise(name: object) -> str:
-    """Normalise a published header for matching.
-
-    Strips a BOM, collapses embedded newlines and repeated whitespace, lower-cases, removes
-    "(Last Known Figure)" and footnote digits glued to the end of a name ("patients1").
-    """
-    text = str(name).replace("\ufeff", "")
-    text = re.sub(r"\s+", " ", text).strip().lower()
-    text = re.sub(r"\s*\(last known figure\)", "", text)
-    # a footnote marker is 1-2 digits glued to a letter or ")"; "AGE_GROUP_5" keeps its digit
-    text = re.sub(r"(?<=[a-z)])\d{1,2}$", "", text)
-    return text.strip()
-
-
-def display(name: object) -> str:
-    """A published header as a user would type it: whitespace collapsed, case kept."""
-    return re.sub(r"\s+", " ", str(name).replace("\ufeff", "")).strip()
+#: Reading options an extract sets once and an era may override.
+_OPTIONS = (
+    "format",
+    "sheet",
+    "date_formats",
+    "null_values",
+    "keep",
+    "drop",
+    "allowed",
+    "header_values",
+    "period_column",
+    "totals",
+)
+#: What an era's ``rules`` entry may say (era_rules.py applies them to the extract's suite).
+_ERA_RULE_KEYS = {"rule", "column", "why", "regex", "value_set", "severity", "compared"}
 
 
 @dataclass(frozen=True)
 class LayoutSpec:
-    """One published layout of one extract, loaded from include/layouts/*.yaml."""
+    """One era of one extract: its alias sets, required columns, markers and reading options.
+
+    ``columns`` maps a column name to its canonical column: the canonical name itself, or None for a
+    recognised published column that is not canonical (a filter column such as ORG_TYPE, or one an
+    era marker names). ``aliases`` holds each name's published spellings in order of preference.
+    """
 
     extract: str
     name: str
     era: str
-    columns: dict[str, str | None]  # normalised published name (or "re:<regex>") -> canonical
-    published: dict[str, str]  # normalised key -> name as written in the YAML
+    columns: dict[str, str | None]
+    published: dict[str, str]  # name -> its first spelling, for messages
     optional: frozenset[str]
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    markers: tuple[tuple[str, ...], ...] = ()
+    absent: tuple[str, ...] = ()
+    #: the era's full published header, where the project writes it (the sample generator): each cell
+    #: and its name (a column name, or the name the YAML gives a cell the reader does not map)
+    header_row: tuple[str, ...] = ()
+    header_names: tuple[str, ...] = ()
     fmt: str = "csv"  # csv | xlsx
     header: bool = True
     sheet: str | None = None
@@ -71,51 +113,62 @@ class LayoutSpec:
     drop: dict[str, tuple[str, ...]] = field(default_factory=dict)
     allowed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     header_values: dict[str, str] = field(default_factory=dict)
+    #: which rows of the file are sums of which others, by column name (checked on reading: rowchecks.py)
+    totals: dict[str, Any] = field(default_factory=dict)
     period_column: str | None = None
     source: str = ""
+    #: how this era's files meet a rule of the extract's suite differently (era_rules.py), as data
+    rules: tuple[dict[str, Any], ...] = ()
+    #: this era's spellings of a canonical value, by column ({contract_type: {UNKNOWN: Unknown}})
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def resolve(self, file_columns: list[str]) -> dict[str, str]:
-        """Map each layout key to the file's own header string, for the keys the file has."""
-        by_norm: dict[str, str] = {}
-        for col in file_columns:
-            by_norm.setdefault(normalise(col), col)
-        found: dict[str, str] = {}
-        for key in self.columns:
-            if key.startswith("re:"):
-                pattern = re.compile(key[3:])
-                hit = next((c for n, c in by_norm.items() if pattern.search(n)), None)
-                if hit is not None:
-                    found[key] = hit
-            elif key in by_norm:
-                found[key] = by_norm[key]
-        return found
+    def resolve(self, file_columns: Iterable[str]) -> dict[str, str]:
+        """Map each column name to the file's own header cell, for the names the file has.
+
+        Aliases are tried in order; within one alias a cell whose lightly normalised spelling is the
+        alias's own wins over one that only shares its key ("LSOA code (2011)" over "(2021)")."""
+        return dict(resolve_aliases(self.aliases_key(), tuple(file_columns)))
+
+    def aliases_key(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple(self.aliases.items())
 
     def required_groups(self) -> list[tuple[str, ...]]:
-        """Required columns: one group per canonical column (any alias will do) or filter column."""
-        groups: dict[str, list[str]] = {}
-        for key, canonical in self.columns.items():
-            if key in self.optional:
-                continue
-            groups.setdefault(canonical or f"#{key}", []).append(key)
-        return [tuple(keys) for keys in groups.values()]
+        """Required columns, each as the tuple of its accepted spellings."""
+        return [self.aliases[n] for n in self.columns if n not in self.optional]
 
     def missing(self, file_columns: list[str]) -> list[str]:
         """Human-readable list of the required columns the file lacks (empty when it fits)."""
         found = self.resolve(file_columns)
         out = []
-        for group in self.required_groups():
-            if not any(k in found for k in group):
-                names = [self.published[k] for k in group]
-                out.append(names[0] if len(names) == 1 else " or ".join(repr(n) for n in names))
+        for name in self.columns:
+            if name in self.optional or name in found:
+                continue
+            names = [a for a in self.aliases[name] if not a.startswith("re:")] or list(self.aliases[name])
+            out.append(names[0] if len(names) == 1 else " or ".join(repr(n) for n in names))
         return out
 
     def similarity(self, file_columns: list[str]) -> float:
-        """Jaccard similarity of the file's normalised columns and this layout's columns."""
+        """Jaccard similarity of the file's columns and this layout's columns."""
         found = self.resolve(file_columns)
-        file_norm = {normalise(c) for c in file_columns}
-        matched_norm = {normalise(c) for c in found.values()}
-        union = len(file_norm | matched_norm) + len(self.columns) - len(found)
+        file_keys = {column_key(c) for c in file_columns}
+        matched = {column_key(c) for c in found.values()}
+        union = len(file_keys | matched) + len(self.columns) - len(found)
         return len(found) / union if union else 0.0
+
+    def marker_missing(self, file_columns: list[str]) -> list[str]:
+        """The era markers a file lacks, and the absent-markers it has (empty when the era fits)."""
+        found = self.resolve(file_columns)
+        out = []
+        for group in self.markers:
+            if not any(self._present(m, file_columns, found) for m in group):
+                out.append(" or ".join(group))
+        out.extend(f"no {m}" for m in self.absent if self._present(m, file_columns, found))
+        return out
+
+    def _present(self, marker: str, file_columns: list[str], found: dict[str, str]) -> bool:
+        if marker in self.columns:
+            return marker in found
+        return any(alias_matches(marker, c) for c in file_columns)
 
     def fits_headerless(self, rows: list[list[str]]) -> bool:
         """True when the first records look like this headerless layout (field count + shapes)."""
@@ -154,57 +207,152 @@ def _values(spec: object) -> tuple[str, ...]:
     return (str(spec),)
 
 
-def _norm_key(key: str) -> str:
-    return key if key.startswith("re:") else normalise(key)
+def _spellings(raw: object) -> tuple[str, ...]:
+    return tuple(str(a) for a in raw) if isinstance(raw, list | tuple) else (str(raw),)
 
 
-def _build_layout(extract: str, raw: dict, source: str, schema: Schema) -> LayoutSpec:
+def _filters(raw: dict[str, Any] | None, names: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """Filter keys may be a column name or one of its published spellings."""
+    return {names.get(str(k), names.get(column_key(k), str(k))): _values(v) for k, v in (raw or {}).items()}
+
+
+def _build_layout(
+    extract: str, raw: dict[str, Any], source: str, schema: Schema, base: dict[str, Any]
+) -> LayoutSpec:
+    """One LayoutSpec (era) from an era block of an extract block (``base``: the alias sets and the
+    reading options an era may override)."""
+    opts = {k: raw.get(k, base.get(k)) for k in _OPTIONS}
     header = bool(raw.get("header", True))
     positions = {int(k): v for k, v in (raw.get("positions") or {}).items()}
-    if header:
-        published = {_norm_key(str(k)): str(k) for k in raw["columns"]}
-        columns = {_norm_key(str(k)): v for k, v in raw["columns"].items()}
+    aliases: dict[str, tuple[str, ...]] = {}
+    columns: dict[str, str | None] = {}
+    if not header:
+        for p, canonical in positions.items():
+            aliases[f"field {p}"] = (f"field {p}",)
+            columns[f"field {p}"] = canonical
     else:
-        published = {f"field {p}": f"field {p}" for p in positions}
-        columns = {f"field {p}": v for p, v in positions.items()}
+        for canonical, spelled in (base.get("columns") or {}).items():
+            aliases[canonical], columns[canonical] = _spellings(spelled), canonical
+        for name, spelled in (base.get("also") or {}).items():
+            aliases[name], columns[name] = _spellings(spelled), None
+    names = {n: n for n in columns} | {
+        column_key(a): n for n, al in aliases.items() for a in al if not a.startswith("re:")
+    }
+    keep, drop, allowed = (_filters(opts[k], names) for k in ("keep", "drop", "allowed"))
+    header_names, header_row = _published_header(raw.get("published") or (), aliases)
+    period_column = names.get(str(opts["period_column"]), names.get(column_key(opts["period_column"] or "")))
+    header_values = dict(opts["header_values"] or {})
+    optional: set[str] = set()
+    if header:
+        required = base.get("required")
+        needed = (
+            set(required)
+            if required is not None
+            else {c.name for c in schema.columns if not c.nullable and c.name not in header_values}
+        )
+        needed |= {*keep, *drop, *allowed} | ({period_column} if period_column else set())
+        optional = {n for n in columns if n not in needed}
+    markers = tuple(_spellings(m) for m in raw.get("markers") or ())
     spec = LayoutSpec(
         extract=extract,
         name=raw["name"],
         era=str(raw.get("era", "")),
         columns=columns,
-        published=published,
-        optional=frozenset(_norm_key(str(k)) for k in raw.get("optional", []) or []),
-        fmt=raw.get("format", "csv"),
+        published={n: next((a for a in al if not a.startswith("re:")), al[0]) for n, al in aliases.items()},
+        optional=frozenset(optional),
+        aliases=aliases,
+        markers=markers,
+        absent=_spellings(raw["absent"]) if raw.get("absent") else (),
+        header_row=header_row,
+        header_names=header_names,
+        fmt=opts["format"] or "csv",
         header=header,
-        sheet=raw.get("sheet"),
+        sheet=opts["sheet"],
         field_count=raw.get("field_count"),
         signature={int(k): v for k, v in (raw.get("signature") or {}).items()},
         positions=positions,
-        date_formats=tuple(raw.get("date_formats") or ()),
-        null_values=tuple(str(v) for v in raw.get("null_values") or ()),
-        keep={normalise(k): _values(v) for k, v in (raw.get("keep") or {}).items()},
-        drop={normalise(k): _values(v) for k, v in (raw.get("drop") or {}).items()},
-        allowed={normalise(k): _values(v) for k, v in (raw.get("allowed") or {}).items()},
-        header_values=dict(raw.get("header_values") or {}),
-        period_column=normalise(raw["period_column"]) if raw.get("period_column") else None,
+        date_formats=tuple(opts["date_formats"] or ()),
+        null_values=tuple(str(v) for v in opts["null_values"] or ()),
+        keep=keep,
+        drop=drop,
+        allowed=allowed,
+        header_values=header_values,
+        totals=dict(opts["totals"] or {}),
+        period_column=period_column,
         source=source,
+        rules=tuple(dict(r) for r in raw.get("rules") or ()),
+        values={str(c): {str(k): str(v) for k, v in m.items()} for c, m in (raw.get("values") or {}).items()},
     )
-    # a broken alias table is a programming error: fail when loading, not on a night run
+    _check_layout(spec, schema)
+    return spec
+
+
+def _published_header(
+    raw: Iterable[object], aliases: dict[str, tuple[str, ...]]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(names, cells) of an era's ``published`` header: an entry is a column name (the cell is that
+    column's first spelling) or ``{name: "Cell"}`` (an era's own spelling of a column, or a cell the
+    reader does not map, named so the sample generator can fill it). Each spelling lives here once."""
+    names: list[str] = []
+    cells: list[str] = []
+    for entry in raw:
+        if isinstance(entry, dict):
+            ((name, cell),) = entry.items()
+        elif str(entry) in aliases:
+            name = str(entry)
+            cell = next(a for a in aliases[name] if not a.startswith("re:"))
+        else:
+            raise ValueError(f"published header entry {entry!r} is no column name; write {{name: {entry!r}}}")
+        names.append(str(name))
+        cells.append(str(cell))
+    return tuple(names), tuple(cells)
+
+
+def _check_layout(spec: LayoutSpec, schema: Schema) -> None:
+    """A broken alias table is a programming error: fail when loading, not on a night run."""
+    where = f"{spec.source}: layout {spec.name}"
     names = set(schema.column_names)
     targets = {v for v in spec.columns.values() if v is not None}
     unknown = targets - names
     if unknown:
-        raise ValueError(f"{source}: layout {spec.name} maps to unknown columns {sorted(unknown)}")
+        raise ValueError(f"{where} maps to unknown columns {sorted(unknown)}")
     for col in schema.columns:
         if not col.nullable and col.name not in targets and col.name not in spec.header_values:
-            raise ValueError(f"{source}: layout {spec.name} has no column for required {col.name!r}")
+            raise ValueError(f"{where} has no column for required {col.name!r}")
     for key in (*spec.keep, *spec.drop, *spec.allowed):
         if key not in spec.columns:
-            raise ValueError(f"{source}: layout {spec.name} filters on unmapped column {key!r}")
-    return spec
+            raise ValueError(f"{where} filters on unmapped column {key!r}")
+    for column in spec.values:
+        if column not in names:
+            raise ValueError(f"{where}: values are given for {column!r}, not a canonical column")
+    for rule in spec.rules:
+        if rule.get("column") not in names or not rule.get("rule") or not rule.get("why"):
+            raise ValueError(f"{where}: an era rule needs rule, a canonical column and why: {rule}")
+        if extra := set(rule) - _ERA_RULE_KEYS:
+            raise ValueError(f"{where}: era rule {rule['rule']} has unknown keys {sorted(extra)}")
+        if rule.get("severity", "error") not in ("error", "warning"):
+            raise ValueError(f"{where}: era rule {rule['rule']} severity is error or warning")
+    seen: dict[str, str] = {}
+    for name, spellings in spec.aliases.items():
+        for alias in spellings:
+            key = alias if alias.startswith("re:") else column_key(alias)
+            if seen.get(key, name) != name:
+                raise ValueError(f"{where}: spelling {alias!r} is an alias of both {seen[key]} and {name}")
+            seen[key] = name
+    if spec.header_row:
+        found = spec.resolve(list(spec.header_row))
+        lost = [n for n in spec.columns if n not in spec.optional and n not in found]
+        if lost or spec.marker_missing(list(spec.header_row)):
+            raise ValueError(f"{where}: its published header does not fit it ({lost or 'markers'})")
+        if len(set(spec.header_names)) != len(spec.header_names):
+            raise ValueError(f"{where}: a name is given to two cells of its published header")
+        named = dict(zip(spec.header_names, spec.header_row, strict=True))
+        wrong = [n for n, cell in named.items() if n in spec.columns and found.get(n) != cell]
+        if wrong:
+            raise ValueError(f"{where}: published cells {wrong} are not read as the columns they name")
 
 
-def _schema_from_yaml(extract: str, raw: list[dict] | None) -> Schema:
+def _schema_from_yaml(extract: str, raw: list[dict[str, Any]] | None) -> Schema:
     if extract in EXTRACTS:
         return Schema(extract, EXTRACTS[extract].columns)
     if not raw:
@@ -220,14 +368,18 @@ def _load(folder: str) -> tuple[dict[str, Schema], tuple[LayoutSpec, ...]]:
     schemas: dict[str, Schema] = {}
     layouts: list[LayoutSpec] = []
     for path in sorted(Path(folder).glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         blocks = doc.get("extracts") or [doc]
         for block in blocks:
             extract = block["extract"]
             schema = _schema_from_yaml(extract, block.get("schema"))
             schemas[extract] = schema
-            for raw in block.get("layouts", []):
-                layouts.append(_build_layout(extract, raw, path.name, schema))
+            if "layouts" in block:
+                raise ValueError(
+                    f"{path.name}: 'layouts:' blocks are replaced by columns + eras (docs/layouts.md)"
+                )
+            for raw in block.get("eras", []):
+                layouts.append(_build_layout(extract, raw, path.name, schema, block))
     seen: set[str] = set()
     for spec in layouts:
         if spec.name in seen:
@@ -237,8 +389,20 @@ def _load(folder: str) -> tuple[dict[str, Schema], tuple[LayoutSpec, ...]]:
 
 
 def all_layouts() -> tuple[LayoutSpec, ...]:
-    """Every known layout, in file order."""
+    """Every known layout (era), in file order."""
     return _load(str(layouts_dir()))[1]
+
+
+def blank_in_some_era(extract: str) -> frozenset[str]:
+    """Columns an era publishes blank ("not available") and reports as a warning, not an error: the
+    row is kept as read, so its staging column must hold NULL."""
+    return frozenset(
+        str(rule["column"])
+        for spec in all_layouts()
+        if spec.extract == extract
+        for rule in spec.rules
+        if rule.get("rule") == "not_null" and rule.get("severity") == "warning"
+    )
 
 
 def schema_for(extract: str) -> Schema:
@@ -249,107 +413,54 @@ def schema_for(extract: str) -> Schema:
     return schemas[extract]
 
 
-# ----------------------------------------------------------------------------------------- sources
+def layout_named(name: str) -> LayoutSpec:
+    """The layout (era) of this name; KeyError when there is none."""
+    for spec in all_layouts():
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no layout named {name!r}")
 
 
-@dataclass
-class Source:
-    """One readable table: a CSV file, a CSV member of a zip, or an xlsx workbook."""
-
-    display: str
-    kind: str  # csv | xlsx
-    raw: bytes
-
-    def encoding(self) -> str:
-        """utf-8-sig when there is a BOM, utf-8 when the bytes decode, else latin-1."""
-        if self.kind != "csv":
-            return "xlsx"
-        if self.raw.startswith(_BOM):
-            return "utf-8-sig"
-        try:
-            self.raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return "latin-1"
-        return "utf-8"
-
-
-def iter_sources(path: Path, display_name: str | None = None) -> Iterator[Source]:
-    """Open a path: a zip yields its CSV members, anything else yields itself."""
-    path = Path(path)
-    name = display_name or path.name
-    if not path.exists():
-        raise InputError("file not found", file=name, rule="file:exists")
-    suffix = path.suffix.lower()
-    if suffix == ".zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                members = [
-                    m for m in zf.infolist() if not m.is_dir() and m.filename.lower().endswith(_CSV_SUFFIXES)
-                ]
-                if not members:
-                    raise InputError("zip contains no CSV", file=name, rule="file:zip")
-                for member in members:
-                    yield Source(f"{name}:{member.filename}", "csv", zf.read(member))
-        except zipfile.BadZipFile as exc:
-            raise InputError(f"not a readable zip file ({exc})", file=name, rule="file:zip") from exc
-        return
-    kind = "xlsx" if suffix in _XLSX_SUFFIXES else "csv"
-    yield Source(name, kind, path.read_bytes())
-
-
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_DELIMITERS = (";", "\t", "|")
-
-
-def check_text(src: Source) -> None:
-    """A CSV must be text: UTF-16 (Excel's "Unicode Text") and binary files fail here, clearly."""
-    if not src.raw.replace(_BOM, b"").strip():
-        raise InputError("file is empty", file=src.display, rule="file:empty")
-    if src.raw.startswith(_UTF16_BOMS):
-        raise InputError(
-            "file is UTF-16 encoded (it starts with a UTF-16 byte order mark); save it as CSV in UTF-8 or "
-            "latin-1",
-            file=src.display,
-            row=1,
-            rule="file:encoding",
-        )
-    nul = src.raw.find(b"\x00", 0, 1 << 16)
-    if nul >= 0:
-        raise InputError(
-            f"file is not text (a NUL byte at byte {nul}): is it a spreadsheet, image or archive saved "
-            "under a .csv name?",
-            file=src.display,
-            row=1,
-            rule="file:encoding",
-        )
-
-
-def check_delimiter(src: Source, header: list[str]) -> None:
-    """A header read as one column holding ';', tab or '|' is a file saved with another delimiter."""
-    if len(header) != 1:
-        return
-    for sep in _DELIMITERS:
-        count = header[0].count(sep)
-        if count:
-            shown = "tab" if sep == "\t" else repr(sep)
-            raise LayoutError(
-                f"the header is one column holding {count} {shown} characters: the file looks "
-                f"{shown}-separated; published NHS files are comma-separated, save it as CSV "
-                "(comma delimited)",
-                file=src.display,
-                row=1,
-                rule="file:delimiter",
-            )
+def unmapped_known_columns(spec: LayoutSpec, header: list[str]) -> list[tuple[str, str]]:
+    """(published column, canonical column) for every header cell the layout leaves unmapped although
+    it is spelled like a canonical column of the extract: the column's own name ("PCN_CODE" is
+    pcn_code) or any alias another layout (of any extract) has for it. Empty when nothing is lost."""
+    found = spec.resolve(header) if spec.header else {}
+    mapped = set(found.values())
+    canonical = set(schema_for(spec.extract).column_names)
+    known: dict[str, str] = {column_key(c): c for c in canonical}
+    for other in all_layouts():
+        for name, target in other.columns.items():
+            if target in canonical:
+                for alias in other.aliases.get(name, ()):
+                    if not alias.startswith("re:"):
+                        known.setdefault(column_key(alias), target)
+    have = {spec.columns[n] for n in found} - {None}
+    lost = []
+    for col in header:
+        target = known.get(column_key(col))
+        if col not in mapped and target is not None and target not in have:
+            lost.append((display(col), target))
+    return lost
 
 
 def check_duplicate_columns(src: Source, header: list[str], layouts: list[LayoutSpec]) -> None:
-    """Two header cells with one (normalised) name that a layout reads: which one holds the data?"""
-    used = {k for spec in layouts for k in spec.columns}
+    """Two header cells with one key that a layout reads: which one holds the data?"""
+    used = {
+        column_key(a)
+        for spec in layouts
+        for al in spec.aliases.values()
+        for a in al
+        if not a.startswith("re:")
+    }
     positions: dict[str, list[int]] = {}
     for i, col in enumerate(header, 1):
-        positions.setdefault(normalise(col), []).append(i)
-    for norm, where in positions.items():
-        if len(where) > 1 and norm in used:
+        positions.setdefault(column_key(col), []).append(i)
+    for key, where in positions.items():
+        if len(where) > 1 and key in used:
+            cells = {re.sub(r"[^a-z0-9]", "", normalise(header[w - 1])) for w in where}
+            if len(cells) == len(where) and any(_exact_alias(layouts, header[w - 1]) for w in where):
+                continue  # "LSOA code (2011)" beside "LSOA code (2021)": an alias names one exactly
             name = display(header[where[0] - 1])
             raise LayoutError(
                 f"the header has {len(where)} columns named {name!r} (columns "
@@ -361,38 +472,38 @@ def check_duplicate_columns(src: Source, header: list[str], layouts: list[Layout
             )
 
 
-def _first_records(src: Source, n: int = 2) -> list[list[str]]:
-    """The first n records, all as text (header included, if there is one)."""
-    check_text(src)
-    frame = pd.read_csv(
-        io.BytesIO(src.raw),
-        encoding=src.encoding(),
-        header=None,
-        nrows=n,
-        dtype=str,
-        keep_default_na=False,
-        skip_blank_lines=True,
-    )
-    return [[str(v) for v in row] for row in frame.itertuples(index=False)]
-
-
-def xlsx_header(src: Source, sheet: str) -> list[str] | None:
-    """Header row of a sheet, or None if the workbook has no such sheet."""
-    book = pd.ExcelFile(io.BytesIO(src.raw), engine="openpyxl")
-    if sheet not in book.sheet_names:
-        return None
-    return [str(c) for c in pd.read_excel(book, sheet_name=sheet, nrows=0).columns]
+def _exact_alias(layouts: list[LayoutSpec], cell: str) -> bool:
+    light = normalise(cell)
+    return any(normalise(a) == light for spec in layouts for al in spec.aliases.values() for a in al)
 
 
 # ------------------------------------------------------------------------------------- recognition
 
 
 def _rank(candidates: list[LayoutSpec], file_columns: list[str]) -> list[tuple[float, LayoutSpec]]:
-    return sorted(((s.similarity(file_columns), s) for s in candidates), key=lambda t: (-t[0], t[1].name))
+    """Layouts by similarity; of the eras of one extract (one alias set), the one whose markers fit."""
+    scored = sorted(
+        (
+            (s.similarity(file_columns), -len(s.marker_missing(file_columns)), len(s.markers), s)
+            for s in candidates
+        ),
+        key=lambda t: (-t[0], -t[1], -t[2], t[3].name),
+    )
+    out: list[tuple[float, LayoutSpec]] = []
+    shared: set[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = set()
+    for score, _, _, spec in scored:
+        family = (spec.extract, spec.aliases_key())
+        if family not in shared:
+            shared.add(family)
+            out.append((score, spec))
+    return out
 
 
 def recognise_source(src: Source, extract: str | None = None) -> tuple[LayoutSpec, list[str]]:
-    """Pick the layout of one source; returns it and the file's header (empty if headerless)."""
+    """Pick the layout (extract and era) of one source; returns it and the file's header (empty if
+    headerless). The extract is the one whose required columns the file has (the most specific, when
+    several fit: regional QOF achievement over national); its era is the one whose markers the file
+    has (the most markers, when several fit)."""
     layouts = [s for s in all_layouts() if extract is None or s.extract == extract]
     if src.kind == "xlsx":
         header: list[str] = []
@@ -408,7 +519,7 @@ def recognise_source(src: Source, extract: str | None = None) -> tuple[LayoutSpe
                 fits.append(spec)
         candidates = [s for s in layouts if s.fmt == "xlsx"]
     else:
-        records = _first_records(src)
+        records = first_records(src)
         header = records[0]
         check_delimiter(src, header)
         check_duplicate_columns(src, header, [s for s in layouts if s.fmt == "csv" and s.header])
@@ -419,10 +530,27 @@ def recognise_source(src: Source, extract: str | None = None) -> tuple[LayoutSpe
                     return spec, []
         candidates = [s for s in layouts if s.fmt == "csv" and s.header]
     if fits:
-        # the most specific layout wins: regional QOF (7 columns) over national (4 columns)
-        best = max(fits, key=lambda s: (len(s.resolve(header)), s.similarity(header)))
+        eras = [s for s in fits if not s.marker_missing(header)]
+        if not eras:
+            raise _era_error(src.display, header, fits)
+        best = max(eras, key=lambda s: (len(s.resolve(header)), len(s.markers), s.similarity(header)))
         return best, header
     raise _layout_error(src.display, header, candidates, extract)
+
+
+def _era_error(display_name: str, header: list[str], fits: list[LayoutSpec]) -> LayoutError:
+    """Every required column is there but no era's markers are: say what each era looks for."""
+    extracts = sorted({s.extract for s in fits})
+    lines = [f"  {s.name} ({s.era}): needs {s.marker_missing(header)}" for s in fits]
+    return LayoutError(
+        f"the columns of {' / '.join(extracts)} are all found, but the file is no known era of it "
+        f"(found columns: {[display(c) for c in header]}). Eras and what each looks for:\n"
+        + "\n".join(lines)
+        + "\nAdd an era to include/layouts (docs/layouts.md).",
+        file=display_name,
+        row=1,
+        rule="layout:era",
+    )
 
 
 def _layout_error(

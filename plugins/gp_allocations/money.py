@@ -73,3 +73,47 @@ def apportion(total_pence: int, weights: Sequence[float] | np.ndarray) -> np.nda
         for i in order[:short]:
             shares[i] += 1
     return np.asarray(shares, dtype=np.int64)
+
+
+MONTHS_IN_YEAR = 12
+
+
+def monthly_split(annual_pence: np.ndarray, months: Sequence[int]) -> np.ndarray:
+    """Months of an annual amount (1 = April ... 12 = March): a twelfth each month, the remainder's pennies
+    to the earliest months (the largest-remainder method with equal weights; negatives mirror positives).
+
+    ``annual_pence`` has one amount per row; the result has one column per month asked for. The twelve
+    months of any amount add up to it exactly, so the quarters do too.
+    """
+    a = np.asarray(annual_pence, dtype=np.int64)
+    sign, size = np.sign(a), np.abs(a)
+    base, rest = size // MONTHS_IN_YEAR, size % MONTHS_IN_YEAR
+    cols = [sign * (base + (rest >= m)) for m in months]
+    if any(not 1 <= m <= MONTHS_IN_YEAR for m in months):
+        raise ValueError(f"months {list(months)} are not 1 to {MONTHS_IN_YEAR}")
+    return np.stack(cols, axis=1).astype(np.int64) if cols else np.zeros((len(a), 0), dtype=np.int64)
+
+
+def split_exactly(parts: np.ndarray, totals: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Round each row of signed ``parts`` (pennies, real) to whole pennies adding up to the row's
+    ``total`` exactly, by the largest-remainder method: every part is first rounded down, then the pennies
+    still short go one each to the parts with the largest remainders (ties to the earlier part).
+
+    The parts of a row should add up to its total (as real numbers); any penny of float error left over
+    after the remainders are used goes to the last part, so the rows always add up exactly.
+    """
+    p = np.asarray(parts, dtype=np.float64)
+    t = np.asarray(totals, dtype=np.int64)
+    if p.ndim != 2 or p.shape[0] != t.shape[0]:
+        raise ValueError("parts must be one row of parts per total")
+    if p.shape[1] == 0 or np.any(~np.isfinite(p)):
+        raise ValueError("every row needs one or more finite parts")
+    floors = np.floor(p)
+    out = floors.astype(np.int64)
+    short = np.clip(t - out.sum(axis=1), 0, p.shape[1])
+    order = np.argsort(-(p - floors), axis=1, kind="stable")  # largest remainder first, ties earlier
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(p.shape[1])[None, :].repeat(len(p), axis=0), axis=1)
+    out += (rank < short[:, None]).astype(np.int64)
+    out[:, -1] += t - out.sum(axis=1)
+    return out

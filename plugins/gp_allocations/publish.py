@@ -9,19 +9,20 @@ Layout under the output root::
 
 The staging folder is on the same filesystem as the published one, so moving a finished run into place
 is one ``os.rename`` of the folder: a reader sees the whole run or nothing. The pieces (``stage_dir``,
-``stage_sub_icb_workbook``, ``stage_national_workbook``, ``build_manifest``, ``finalise_run``) let a DAG
-map one task per sub-ICB; ``pipeline.stage_publish`` runs them in a row (the CLI's one publish path).
+``stage_sub_icb_workbook``, ``stage_national_workbook``, ``manifest.build_manifest``, ``finalise_run``) let
+a DAG map one task per sub-ICB; ``pipeline.stage_publish`` runs them in a row (the CLI's one publish path).
 
-The manifest is deterministic: sorted keys, no clock reads (times appear only if they came in with the
-run metadata, e.g. the fetch time of an input file).
+The manifest (``manifest.py``) is deterministic: sorted keys, no clock reads (times appear only if they
+came in with the run metadata, e.g. the fetch time of an input file).
 
 Reruns and concurrency: ``finalise_run`` works under an exclusive per-period lock
 (``<output root>/.locks/<period>.lock``, released by the kernel if the process dies). Under the lock it
-compares the run's manifest *content* (``manifest_content``: everything except run-specific values such as
-the run id, input fetch times and sources, the Data Docs location and the workbooks' own bytes, which embed
-the run id) with the ``latest`` run's; if equal it can record "unchanged" instead of a new version. Else the
-new manifest gets a ``changes`` section (inputs, per sub-ICB totals, parameters) against the run it
-replaces. A run that started from one ``latest`` refuses to publish over another that appeared meanwhile.
+compares the run's manifest *content* (``manifest.manifest_content``: everything except run-specific
+values such as the run id, input fetch times and sources, the Data Docs location and the workbooks' own
+bytes, which embed the run id) with the ``latest`` run's; if equal it can record "unchanged" instead of
+a new version. Else the new manifest gets a ``changes`` section (inputs, per sub-ICB totals, parameters)
+against the run it replaces. A run that started from one ``latest`` refuses to publish over another that
+appeared meanwhile.
 """
 
 from __future__ import annotations
@@ -30,33 +31,26 @@ import contextlib
 import errno
 import fcntl
 import hashlib
-import json
-import math
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from . import views
 from .config import safe_name
 from .errors import PublishError
 from .files import TMP_PREFIX, atomic_write, inside
 from .ledger import Allocation
-from .variants import REGISTRY
+from .manifest import MANIFEST, content_sha256, manifest_bytes, manifest_changes, read_manifest
 from .workbooks import RunInfo, write_national_workbook, write_sub_icb_workbook
+from .workbooks.statements import write_statements_workbook
 
 STAGING = ".staging"
-MANIFEST = "manifest.json"
 LATEST_LINK = "latest"
 LATEST_FILE = "LATEST"
-MANIFEST_VERSION = 1
 LOCKS = ".locks"
 LOCK_SUFFIX = ".lock"
 LOCK_TIMEOUT_SECONDS = 900.0
@@ -83,6 +77,11 @@ def _inside(folder: Path, path: Path) -> Path:
 def sub_icb_file_name(period_slug: str, sub_icb_code: str) -> str:
     period = check_component(period_slug, "period")
     return f"gp-allocations_{period}_{check_component(sub_icb_code, 'sub-ICB code')}.xlsx"
+
+
+def statements_file_name(period_slug: str, sub_icb_code: str, suffix: str = ".xlsx") -> str:
+    """``gp-allocations_<period>_<sub-ICB>_statements.xlsx`` (``.pdf`` for its PDF)."""
+    return sub_icb_file_name(period_slug, sub_icb_code).removesuffix(".xlsx") + f"_statements{suffix}"
 
 
 def national_file_name(period_slug: str) -> str:
@@ -165,6 +164,45 @@ def stage_sub_icb_workbook(
     return file_entry(path, kind="sub_icb", rows=rows, sub_icb_code=sub_icb_code)
 
 
+def stage_sub_icb_statements(
+    result: Allocation,
+    run: RunInfo,
+    staging: Path,
+    sub_icb_code: str,
+    *,
+    period_slug: str,
+    pdf: bool = True,
+) -> list[dict[str, Any]]:
+    """Write one sub-ICB's practice statements workbook (and, with ``pdf``, its PDF through LibreOffice)
+    into the staging folder; return their manifest entries."""
+    from .office import convert_to_pdf
+
+    path = _inside(Path(staging), Path(staging) / statements_file_name(period_slug, sub_icb_code))
+    rows = 0
+
+    def write() -> None:
+        nonlocal rows
+        rows = write_statements_workbook(result, sub_icb_code, path, run=run)
+
+    _write_staged(path, write)
+    entries = [file_entry(path, kind="statements", rows=rows, sub_icb_code=sub_icb_code)]
+    if pdf:
+        target = _inside(
+            Path(staging), Path(staging) / statements_file_name(period_slug, sub_icb_code, ".pdf")
+        )
+
+        def make_pdf() -> None:
+            # the PDF is of the statements alone (no Contents or Notes page): one practice per page
+            with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=staging) as work:
+                source = Path(work) / target.with_suffix(".xlsx").name
+                write_statements_workbook(result, sub_icb_code, source, run=run, for_print=True)
+                convert_to_pdf(source, target)
+
+        _write_staged(target, make_pdf)
+        entries.append(file_entry(target, kind="statements_pdf", rows=rows, sub_icb_code=sub_icb_code))
+    return entries
+
+
 def _write_staged(path: Path, write: Callable[[], None]) -> None:
     """Run a workbook writer; a disk or permission failure becomes a PublishError naming the file."""
     try:
@@ -189,110 +227,14 @@ def stage_national_workbook(
     return file_entry(path, kind="national", rows=len(result.practices))
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values from pandas/numpy cells (NaN -> null, Decimal -> text, numpy -> Python)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if math.isnan(float(value)) else float(value)
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (int, str)):
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return str(value)
+def stage_practice_facts(result: Allocation, staging: Path) -> dict[str, Any]:
+    """The practices' facts the next publications' bridges start from (``bridge.FACTS_FILE``)."""
+    from .bridge import FACTS_FILE, practice_facts
 
-
-def _records(df: pd.DataFrame | None) -> list[dict[str, Any]]:
-    if df is None:
-        return []
-    return [{str(k): _jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
-
-
-def results_sha256(result: Allocation) -> str:
-    """SHA-256 of the ledger, the per-practice facts and the weighted lists (columns and rows sorted):
-    equal digests, equal numbers.
-
-    The workbooks embed the run id, so their bytes differ between runs; this digest is what says the
-    numbers they carry are the same.
-    """
-    digest = hashlib.sha256()
-    for frame, keys in (
-        (result.ledger, ["practice_code", "variant", "line"]),
-        (result.practices, ["practice_code"]),
-        (result.weights, ["practice_code", "variant"]),
-    ):
-        ordered = frame[sorted(frame.columns)].sort_values(keys, kind="stable").reset_index(drop=True)
-        digest.update(ordered.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-    return digest.hexdigest()
-
-
-def _variant_entries(result: Allocation) -> list[dict[str, Any]]:
-    """Each computed variant as the registry declares it, with its envelope lines."""
-    out = []
-    for name in result.variants:
-        decl = REGISTRY.get(name)
-        env = result.envelopes[result.envelopes["variant"] == name]
-        out.append(
-            {
-                "name": name,
-                "label": decl.label,
-                "envelope_neutral": decl.envelope_neutral,
-                "parameters": list(decl.parameters),
-                "description": decl.description,
-                "envelope_lines_pence": {
-                    str(k): int(v) for k, v in zip(env["line"], env["pence"], strict=True)
-                },
-            }
-        )
-    return out
-
-
-def build_manifest(
-    result: Allocation, run: RunInfo, files: list[dict[str, Any]], *, period_slug: str, run_id: str
-) -> dict[str, Any]:
-    """The run's manifest: files, parameters, variants, envelopes, totals, inputs. No wall-clock time."""
-    inputs = sorted(
-        ({str(k): _jsonable(v) for k, v in item.items()} for item in run.inputs),
-        key=lambda d: (str(d.get("extract")), str(d.get("file"))),
-    )
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "run_id": run_id,
-        "period": period_slug,
-        "period_label": run.period_label,
-        "parameter_set": result.parameter_set,
-        "parameter_set_title": result.parameter_set_title,
-        "parameters": _records(result.parameters),
-        "components": _records(result.components),
-        "variants": list(result.variants),
-        "variant_declarations": _variant_entries(result),
-        "selected_variant": result.selected_variant,
-        "envelopes_pence": {k: int(v) for k, v in result.envelopes_pence.items()},
-        "results_sha256": results_sha256(result),
-        "totals": {"sub_icb": views.sub_icb_totals(result)},
-        "reconciliation": _records(result.checks),
-        "validation": {
-            "status": run.validation_status,
-            "warnings": len(run.warnings) if run.warnings is not None else 0,
-            "quarantined_rows": int(run.quarantined_rows),
-            "data_docs": run.data_docs,
-        },
-        "inputs": inputs,
-        "files": sorted(files, key=lambda f: f["name"]),
-    }
-
-
-def manifest_bytes(manifest: dict[str, Any]) -> bytes:
-    """Canonical bytes of a manifest: sorted keys, two-space indent, UTF-8, final newline."""
-    return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    facts = practice_facts(result)
+    target = staging / FACTS_FILE
+    _write_staged(target, lambda: facts.to_parquet(target, index=False))
+    return file_entry(target, kind="practice_facts", rows=len(facts))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -375,102 +317,6 @@ def period_lock(
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def read_manifest(run_dir: Path | None) -> dict[str, Any] | None:
-    """The manifest of a published run folder, or None if there is none (or it is unreadable)."""
-    if run_dir is None:
-        return None
-    try:
-        manifest: dict[str, Any] = json.loads((Path(run_dir) / MANIFEST).read_text(encoding="utf-8"))
-        return manifest
-    except (OSError, ValueError):
-        return None
-
-
-_RUN_SPECIFIC_INPUT_KEYS = ("fetched_at", "source")
-_RUN_SPECIFIC_FILE_KEYS = ("sha256", "bytes")  # workbooks embed the run id, so their bytes always differ
-
-
-def manifest_content(manifest: dict[str, Any]) -> dict[str, Any]:
-    """What a run published, without what is specific to the run: run id, ``changes``, input fetch times
-    and sources, the Data Docs location, and the workbooks' bytes/SHA-256 (``results_sha256`` covers
-    their figures). Two runs with equal content published the same numbers from the same inputs."""
-    content = {k: v for k, v in manifest.items() if k not in ("run_id", "changes")}
-    content["inputs"] = [
-        {k: v for k, v in item.items() if k not in _RUN_SPECIFIC_INPUT_KEYS}
-        for item in manifest.get("inputs", [])
-    ]
-    content["files"] = [
-        {k: v for k, v in item.items() if k not in _RUN_SPECIFIC_FILE_KEYS}
-        for item in manifest.get("files", [])
-    ]
-    content["validation"] = {k: v for k, v in manifest.get("validation", {}).items() if k != "data_docs"}
-    return content
-
-
-def content_sha256(manifest: dict[str, Any]) -> str:
-    """SHA-256 of ``manifest_content`` in canonical JSON."""
-    return hashlib.sha256(manifest_bytes(manifest_content(manifest))).hexdigest()
-
-
-def manifest_changes(
-    previous: dict[str, Any] | None, current: dict[str, Any], previous_run_id: str | None
-) -> dict[str, Any]:
-    """What changed since the run this one replaces: inputs by SHA-256, totals per sub-ICB per variant,
-    parameters. With no previous run, every list is empty and ``previous_run_id`` is None."""
-    changes: dict[str, Any] = {
-        "previous_run_id": previous_run_id,
-        "previous_content_sha256": content_sha256(previous) if previous else None,
-        "inputs": [],
-        "totals": [],
-        "parameters_changed": False,
-        "results_changed": previous is None,
-    }
-    if previous is None:
-        return changes
-
-    def by_file(m: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-        return {(str(i.get("extract")), str(i.get("file"))): i for i in m.get("inputs", [])}
-
-    old, new = by_file(previous), by_file(current)
-    for key in sorted(set(old) | set(new)):
-        before, after = old.get(key), new.get(key)
-        if before and after and before.get("sha256") == after.get("sha256"):
-            continue
-        changes["inputs"].append(
-            {
-                "extract": key[0],
-                "file": key[1],
-                "change": "added" if before is None else "removed" if after is None else "changed",
-                "previous_sha256": before.get("sha256") if before else None,
-                "sha256": after.get("sha256") if after else None,
-            }
-        )
-    old_tot = previous.get("totals", {}).get("sub_icb", {})
-    new_tot = current.get("totals", {}).get("sub_icb", {})
-    variants = sorted(set(previous.get("variants", [])) | set(current.get("variants", [])))
-    for code in sorted(set(old_tot) | set(new_tot)):
-        for v in variants:
-            before = old_tot.get(code, {}).get("variants", {}).get(v, {}).get("total_pence")
-            after = new_tot.get(code, {}).get("variants", {}).get(v, {}).get("total_pence")
-            if before != after:
-                changes["totals"].append(
-                    {
-                        "sub_icb_code": code,
-                        "variant": v,
-                        "previous_total_pence": before,
-                        "total_pence": after,
-                        "difference_pence": None if before is None or after is None else after - before,
-                    }
-                )
-    changes["parameters_changed"] = (
-        previous.get("parameter_set"),
-        previous.get("parameters"),
-        previous.get("components"),
-    ) != (current.get("parameter_set"), current.get("parameters"), current.get("components"))
-    changes["results_changed"] = previous.get("results_sha256") != current.get("results_sha256")
-    return changes
-
-
 @dataclass
 class FinaliseOutcome:
     """What ``finalise_run`` did: 'published' a new version, or found the content 'unchanged'."""
@@ -482,7 +328,9 @@ class FinaliseOutcome:
 
 
 def _without_changes(manifest: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in manifest.items() if k != "changes"}
+    # sign_off is left out too: a retry of the same run reviews again and, seeing its own folder,
+    # words a not-required reason differently; an approval's cover line is in the workbooks' hashes
+    return {k: v for k, v in manifest.items() if k not in ("changes", "sign_off")}
 
 
 def _latest_name(output_root: Path, period_slug: str) -> str | None:
@@ -608,6 +456,21 @@ def _move_into_place(
             f"publishing {period_slug} run {run_id} failed: could not point 'latest' at {run_name}: "
             f"{_reason(exc)}; {untouched}"
         ) from exc
+
+
+def publication_number(output_root: Path, period_slug: str, run_id: str | None = None) -> int:
+    """The version the next publication of the period will have: 1 + the runs published for it, not
+    counting ``run_id``'s own folder (a retry after its move into place keeps the number it had)."""
+    period_dir = Path(output_root) / period_slug
+    if not period_dir.is_dir():
+        return 1
+    own = safe_name(run_id) if run_id is not None else None
+    published = [
+        d
+        for d in period_dir.iterdir()
+        if d.is_dir() and not d.is_symlink() and (d / MANIFEST).is_file() and d.name != own
+    ]
+    return len(published) + 1
 
 
 def latest_run(output_root: Path, period_slug: str) -> Path | None:

@@ -6,22 +6,28 @@ header is 3 physical lines but is row 1). A headerless file (epraccur) starts at
 sheet uses Excel's own row numbers. Blank lines keep their number. Rows dropped by a layout filter
 (ALL totals, non-GP organisations) keep the numbers of the rows that stay.
 
-Everything is read as text with the pandas C engine and converted column-wise; no Python loop runs
-per row except for money values outside the plain ``-1234.56`` form (rare; money.pounds_to_pence).
+Everything is read as text with the pandas C engine and converted column-wise (``conversions.py``:
+numbers as published and nothing else, money to exact pennies, bounded by include/limits.yaml).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from gp_allocations.errors import InputError, LayoutError
+from gp_allocations import rowchecks
+from gp_allocations.conversions import convert
+from gp_allocations.errors import InputError, LayoutError, PipelineError
+from gp_allocations.extracts import check_one_file
 from gp_allocations.layouts import (
     LayoutSpec,
     Source,
@@ -32,18 +38,11 @@ from gp_allocations.layouts import (
     recognise_source,
     schema_for,
 )
-from gp_allocations.money import pounds_to_pence
+from gp_allocations.limits import limits
+from gp_allocations.sources import read_csv_arrow
 
-#: Tried after a layout's own date formats. ``excel_serial`` is days since 1899-12-30 (1-5 digits).
-DEFAULT_DATE_FORMATS: tuple[str, ...] = (
-    "%d-%b-%y",  # 01-Sep-20
-    "%d%b%Y",  # 01JAN2021, 01Jan2022
-    "%Y-%m-%d",  # 2024-06-01 (PDS era)
-    "%d/%m/%Y",  # 01/04/1974
-    "%Y%m%d",  # 19740401 (ODS)
-    "excel_serial",  # 31138
-)
-_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -59,25 +58,35 @@ class Standardised:
     source_columns: list[str]
     encoding: str = ""
     files: list[str] = field(default_factory=list)
+    period_from: str | None = None
+    #: the file's aggregate rows over every other value (region ... PCN totals), for the map check
+    aggregates: pd.DataFrame | None = None
 
 
 # ------------------------------------------------------------------------------------------ reading
+
+
+def _read_csv_text(
+    src: Source, usecols: list[Any], header: Literal["infer"] | None = "infer"
+) -> pd.DataFrame:
+    """pandas' reader, every cell as text as published: no NA guessing, blank lines kept (row numbers)."""
+    return pd.read_csv(
+        io.BytesIO(src.raw),
+        encoding=src.encoding(),
+        header=header,
+        usecols=usecols,
+        dtype=str,
+        keep_default_na=False,
+        skip_blank_lines=False,
+    )
 
 
 def _read_table(src: Source, spec: LayoutSpec, header: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
     """Read the needed columns as text; returns the frame (with _row) and key -> published name."""
     if not spec.header:
         usecols = [p - 1 for p in spec.positions]
-        frame = pd.read_csv(
-            io.BytesIO(src.raw),
-            encoding=src.encoding(),
-            header=None,
-            usecols=usecols,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-        )
-        frame.columns = [f"field {c + 1}" for c in frame.columns]
+        frame = _read_csv_text(src, usecols, header=None)
+        frame.columns = pd.Index([f"field {int(c) + 1}" for c in frame.columns])
         found = {k: k for k in spec.columns}
         first_row = 1
     else:
@@ -85,17 +94,11 @@ def _read_table(src: Source, spec: LayoutSpec, header: list[str]) -> tuple[pd.Da
         wanted = list(dict.fromkeys(found.values()))
         if spec.fmt == "xlsx":
             frame = pd.read_excel(
-                io.BytesIO(src.raw), sheet_name=spec.sheet, dtype=str, usecols=wanted, engine="openpyxl"
+                io.BytesIO(src.raw), sheet_name=spec.sheet or 0, dtype=str, usecols=wanted, engine="openpyxl"
             )
         else:
-            frame = pd.read_csv(
-                io.BytesIO(src.raw),
-                encoding=src.encoding(),
-                usecols=wanted,
-                dtype=str,
-                keep_default_na=False,
-                skip_blank_lines=False,
-            )
+            arrow = read_csv_arrow(src, header, wanted)
+            frame = arrow if arrow is not None else _read_csv_text(src, wanted)
         first_row = 2
     frame = frame.reset_index(drop=True)
     frame["_row"] = np.arange(first_row, first_row + len(frame), dtype=np.int64)
@@ -121,6 +124,8 @@ def check_field_counts(src: Source, header: list[str]) -> None:
         length = ends - starts - (arr[np.maximum(ends - 1, 0)] == 13)  # a CR before LF is not content
         counts[length <= 0] = 0  # blank lines carry no data and keep their row number
         ends_open = not data.endswith(b"\n")
+        if len(length) and length.max() > limits().max_field_chars:
+            _check_cell_lengths(src, header, arr, newlines, starts, ends)
     bad = np.flatnonzero((counts != expected) & (counts != 0))
     bad = bad[bad > 0]  # the header defines the count
     if not len(bad):
@@ -153,9 +158,19 @@ def _field_counts_quoted(data: bytes, src: Source) -> tuple[np.ndarray, bool]:
     """Fields per record (0 for a blank line) of a file with quoted cells, in the csv module's reading."""
     text = data.decode(src.encoding().replace("utf-8-sig", "utf-8"))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    top = limits().max_field_chars
+    previous = csv.field_size_limit()
+    csv.field_size_limit(top)  # a cell past the limit stops the csv module at once
     try:
         counts = np.fromiter((len(r) for r in reader), dtype=np.int64)
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise InputError(
+                f"a cell is longer than the {top:,} characters a cell may hold (limit max_field_chars)",
+                file=src.display,
+                row=reader.line_num,
+                rule="limit:field-chars",
+            ) from None
         raise InputError(
             f"the file cannot be read as CSV after row {reader.line_num}: {exc} (an unclosed quote, or "
             "the file was cut short)",
@@ -163,7 +178,42 @@ def _field_counts_quoted(data: bytes, src: Source) -> tuple[np.ndarray, bool]:
             row=reader.line_num,
             rule="file:csv",
         ) from exc
+    finally:
+        csv.field_size_limit(previous)
     return counts, not data.endswith(b"\n")
+
+
+def _check_cell_lengths(
+    src: Source,
+    header: list[str],
+    arr: np.ndarray,
+    newlines: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+) -> None:
+    """Cells of an unquoted file past ``max_field_chars``: lengths in bytes (a character is at least one
+    byte) are the gaps between delimiters; a candidate's line is then looked at in characters."""
+    seps = np.flatnonzero((arr == 44) | (arr == 10))
+    cell_bytes = np.diff(np.concatenate(([-1], seps, [len(arr)]))) - 1
+    for at in np.flatnonzero(cell_bytes > limits().max_field_chars)[:100]:
+        line = int(np.searchsorted(newlines, seps[at - 1] + 1 if at else 0))
+        cells = bytes(arr[starts[line] : ends[line]]).decode(src.encoding(), errors="replace").split(",")
+        _field_too_long(src, header, line + 1, cells)
+
+
+def _field_too_long(src: Source, header: list[str], row: int, cells: list[str]) -> None:
+    """Raise for the first cell of a record longer than ``max_field_chars`` (none: return)."""
+    top = limits().max_field_chars
+    for i, cell in enumerate(cells):
+        if len(cell) > top:
+            raise InputError(
+                f"the cell is {len(cell):,} characters long, more than the {top:,} a cell may hold "
+                "(limit max_field_chars)",
+                file=src.display,
+                row=row,
+                column=display(header[i]) if i < len(header) else None,
+                rule="limit:field-chars",
+            )
 
 
 def _one_extract_date(dates: pd.Series, values: pd.Series, rows: pd.Series, src: str, column: str) -> None:
@@ -194,144 +244,7 @@ def _clean_text(series: pd.Series, null_values: tuple[str, ...]) -> pd.Series:
     return text.mask(missing)
 
 
-# --------------------------------------------------------------------------------------- converting
-
-
-def _fail(values: pd.Series, bad: pd.Series, rows: pd.Series, src: str, column: str, rule: str, what: str):
-    first = bad.to_numpy().nonzero()[0][0]
-    count = int(bad.sum())
-    more = f" ({count - 1} more row(s) like it)" if count > 1 else ""
-    text = (
-        "the cell is blank but a value is required"
-        if rule == "required"
-        else (f"value {values.iloc[first]!r} is not {what}")
-    )
-    raise InputError(
-        f"{text}{more}",
-        file=src,
-        row=int(rows.iloc[first]),
-        column=column,
-        rule=rule,
-    )
-
-
-def _to_int(values: pd.Series, rows, src, column, nullable: bool) -> pd.Series:
-    # fast path: plain digits parse straight to int64; only odd values ("1,204", "12.0") take the slow way
-    numbers = pd.to_numeric(values, errors="coerce")
-    odd = values.notna() & numbers.isna()
-    if odd.any():
-        text = (
-            values[odd].str.replace(",", "", regex=False).str.replace(r"^([+-]?\d+)\.0*$", r"\1", regex=True)
-        )
-        ok = text.str.fullmatch(r"[+-]?\d+").fillna(False).astype(bool)
-        if not ok.all():
-            bad = pd.Series(False, index=values.index)
-            bad[ok.index[~ok.to_numpy()]] = True
-            _fail(values, bad, rows, src, column, "type:integer", "a whole number")
-        numbers = numbers.astype("float64")
-        numbers[odd] = pd.to_numeric(text).astype("float64")
-    whole = numbers.isna() | (numbers == numbers.round())
-    if not whole.all():
-        _fail(values, ~whole, rows, src, column, "type:integer", "a whole number")
-    if not nullable and values.isna().any():
-        _fail(values.fillna(""), values.isna(), rows, src, column, "required", "present (required)")
-    return numbers.astype("Int64") if nullable else numbers.astype("int64")
-
-
-def _to_float(values: pd.Series, rows, src, column) -> pd.Series:
-    text = values.str.replace(",", "", regex=False)
-    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
-    bad = values.notna() & (numbers.isna() | ~np.isfinite(numbers.fillna(0.0)))
-    if bad.any():
-        _fail(values, bad, rows, src, column, "type:number", "a number")
-    return numbers
-
-
-def _to_pence(values: pd.Series, rows, src, column, nullable: bool) -> pd.Series:
-    text = values.str.replace(",", "", regex=False)
-    parts = text.str.extract(r"^(-?)(\d{1,15})(?:\.(\d{0,2}))?$")
-    simple = parts[1].notna()
-    pence = pd.Series(np.zeros(len(values), dtype=np.int64), index=values.index)
-    if simple.any():
-        whole = parts.loc[simple, 1].astype("int64")
-        frac = parts.loc[simple, 2].fillna("").str.ljust(2, "0").astype("int64")
-        sign = np.where(parts.loc[simple, 0].eq("-"), -1, 1)
-        pence[simple] = (whole * 100 + frac) * sign
-    # anything else (pound signs, more than 2 decimals, exponents) goes through Decimal, exactly
-    rest = values.notna() & ~simple
-    for idx in rest[rest].index:
-        try:
-            pence[idx] = pounds_to_pence(values[idx])
-        except ValueError:
-            bad = pd.Series(False, index=values.index)
-            bad[idx] = True
-            _fail(values, bad, rows, src, column, "type:money", "an amount of money in pounds")
-    if values.isna().any():
-        if not nullable:
-            _fail(values.fillna(""), values.isna(), rows, src, column, "required", "present (required)")
-        return pence.astype("Int64").mask(values.isna())
-    return pence
-
-
-def parse_dates(values: pd.Series, formats: tuple[str, ...] = ()) -> pd.Series:
-    """Parse text dates trying each format in turn (layout formats first); NaT where none fits.
-
-    Works on the distinct values only, so a 1.5M-row file with one extract date costs one parse.
-    """
-    codes, uniques = pd.factorize(values)
-    distinct = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
-    parsed = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[ns]")
-    for fmt in (*formats, *DEFAULT_DATE_FORMATS):
-        todo = parsed.isna()
-        if not todo.any():
-            break
-        if fmt == "excel_serial":
-            serial = todo & distinct.str.fullmatch(r"\d{1,5}(?:\.0*)?")
-            if serial.any():
-                days = distinct[serial].astype(float).astype("int64")
-                parsed[serial] = _EXCEL_EPOCH + pd.to_timedelta(days, unit="D")
-        else:
-            parsed[todo] = pd.to_datetime(distinct[todo], format=fmt, errors="coerce")
-    # factorize codes are -1 for missing: take() with a trailing NaT slot maps them to NaT
-    table = np.append(parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
-    return pd.Series(table[codes], index=values.index)
-
-
-def _to_date(values: pd.Series, rows, src, column, formats) -> pd.Series:
-    dates = parse_dates(values, formats)
-    bad = values.notna() & dates.isna()
-    if bad.any():
-        _fail(values, bad, rows, src, column, "type:date", "a date in a known format")
-    return dates
-
-
 # ------------------------------------------------------------------------------------ standardising
-
-
-def _apply_filters(frame: pd.DataFrame, spec: LayoutSpec, found: dict[str, str], src: str) -> pd.DataFrame:
-    def col(key: str) -> pd.Series:
-        return frame[found[key]].astype("str").str.strip()
-
-    keep = pd.Series(True, index=frame.index)
-    for key, allowed in spec.keep.items():
-        keep &= col(key).isin(allowed)
-    for key, dropped in spec.drop.items():
-        keep &= ~col(key).isin(dropped)
-    frame = frame[keep]
-    for key, allowed in spec.allowed.items():
-        values = col(key)
-        bad = ~values.isin(allowed)
-        if bad.any():
-            _fail(
-                values,
-                bad,
-                frame["_row"],
-                src,
-                display(found[key]),
-                "allowed-values",
-                f"one of {list(allowed)}",
-            )
-    return frame
 
 
 def _header_value(spec: LayoutSpec, canonical: str, header: list[str]) -> str | None:
@@ -345,20 +258,23 @@ def _header_value(spec: LayoutSpec, canonical: str, header: list[str]) -> str | 
     return None
 
 
-def _standardise_source(src: Source, spec: LayoutSpec, header: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def _standardise_source(
+    src: Source, spec: LayoutSpec, header: list[str]
+) -> tuple[pd.DataFrame, list[str], pd.DataFrame | None]:
     schema = schema_for(spec.extract)
     if spec.fmt == "csv" and spec.header:
         check_field_counts(src, header)
     raw, found = _read_table(src, spec, header)
     # blank lines (and Excel's empty trailing rows) carry no data
     blank = pd.Series(True, index=raw.index)
-    for col in raw.columns:
-        if col != "_row":
-            blank &= raw[col].isna() | raw[col].astype("str").str.strip().eq("")
+    for name in raw.columns:
+        if name != "_row":
+            blank &= raw[name].isna() | raw[name].astype("str").str.strip().eq("")
     raw = raw[~blank]
     if raw.empty:
         raise InputError("file has a header but no data rows", file=src.display, rule="file:no-rows")
-    raw = _apply_filters(raw, spec, found, src.display)
+    # every row is checked before any is dropped: a filter's values first, then every cell's type
+    rowchecks.check_known_values(raw, spec, found, src.display)
     rows = raw["_row"]
     out: dict[str, pd.Series] = {}
     by_canonical: dict[str, str] = {}
@@ -366,34 +282,38 @@ def _standardise_source(src: Source, spec: LayoutSpec, header: list[str]) -> tup
         if canonical is not None and key in found and canonical not in by_canonical:
             by_canonical[canonical] = key
     for col in schema.columns:
-        key = by_canonical.get(col.name)
-        if key is None:
+        source_key = by_canonical.get(col.name)
+        if source_key is None:
             constant = _header_value(spec, col.name, header)
             values = pd.Series(constant, index=raw.index, dtype="str")
             published = f"header of {spec.name}" if constant is not None else col.name
         else:
-            values = raw[found[key]]
-            published = display(found[key])
+            values = raw[found[source_key]]
+            published = display(found[source_key])
         values = _clean_text(values, spec.null_values)
-        if col.dtype == "str":
-            out[col.name] = values
-        elif col.dtype == "int":
-            out[col.name] = _to_int(values, rows, src.display, published, col.nullable)
-        elif col.dtype == "float":
-            out[col.name] = _to_float(values, rows, src.display, published)
-        elif col.dtype == "pence":
-            out[col.name] = _to_pence(values, rows, src.display, published, col.nullable)
-        elif col.dtype == "date":
-            out[col.name] = _to_date(values, rows, src.display, published, spec.date_formats)
-            if col.name == "extract_date":
-                _one_extract_date(out[col.name], values, rows, src.display, published)
-        else:  # pragma: no cover - extracts.py only uses the five dtypes above
-            raise ValueError(f"unknown dtype {col.dtype!r}")
+        if col.name in spec.values:  # this era's spelling of a canonical value ('UNKNOWN': 'Unknown')
+            values = values.replace(spec.values[col.name])
+        out[col.name] = convert(
+            values,
+            col.dtype,
+            rows,
+            src.display,
+            published,
+            nullable=col.nullable,
+            date_formats=spec.date_formats,
+        )
+        if col.name == "extract_date":
+            _one_extract_date(out[col.name], values, rows, src.display, published)
     frame = pd.DataFrame(out, index=raw.index)
+    keep = rowchecks.kept_rows(raw, spec, found)
+    aggregates = None
+    if not keep.all():
+        aggregates = rowchecks.check_dropped_rows(raw, frame, spec, found, src.display)
+        frame, rows = frame[keep], rows[keep]
     frame["_file"] = src.display
     frame["_row"] = rows.astype("int64")
     source_columns = [display(c) for c in header] if header else list(spec.columns)
-    return frame.reset_index(drop=True), source_columns
+    return frame.reset_index(drop=True), source_columns, aggregates
 
 
 _FY_LONG = re.compile(r"(?<!\d)(20\d{2})[-_/ ]?(\d{2})(?!\d)")
@@ -414,21 +334,39 @@ def period_from_name(name: str, *, qof: bool = False) -> str | None:
     return None
 
 
+_YEAR = re.compile(r"(?<!\d)(20\d{2})(?!\d)")
+
+
 def _period_hint(
     frame: pd.DataFrame, spec: LayoutSpec, names: list[str], raw_periods: list[str]
-) -> str | None:
+) -> tuple[str | None, str | None]:
+    """The period a file is of, and where that was read: its contents (extract date, a period column),
+    its file name (a financial year), or for a reference file the latest date it holds or a year in
+    its name (an edition: LSOA 2011 to LSOA 2021)."""
+    published = frame.attrs.get("source_columns", {})
     if "extract_date" in frame.columns and frame["extract_date"].notna().any():
-        return frame["extract_date"].max().date().isoformat()
+        return frame["extract_date"].max().date().isoformat(), f"contents ({published.get('extract_date')})"
     if raw_periods:
-        return max(raw_periods)
+        return max(raw_periods), f"contents ({spec.published.get(spec.period_column or '', '')})"
     for name in names:
         hint = period_from_name(Path(name).name, qof=spec.extract.startswith("qof"))
         if hint:
-            return hint
-    return None
+            return hint, "file name"
+    dates = [c for c in frame.columns if c in published and pd.api.types.is_datetime64_any_dtype(frame[c])]
+    latest = max((frame[c].max() for c in dates if frame[c].notna().any()), default=None)
+    if latest is not None:
+        cols = ", ".join(published[c] for c in dates)
+        return latest.date().isoformat(), f"contents (latest date in {cols})"
+    for name in names:
+        years = _YEAR.findall(Path(name).name)
+        if years:
+            return max(years), "file name (edition year)"
+    return None, None
 
 
-def _sources_for(extract: str, path: Path, display_name: str | None):
+def _sources_for(
+    extract: str, path: Path, display_name: str | None
+) -> list[tuple[Source, LayoutSpec, list[str]]]:
     """Sources of a path that are of ``extract``; a zip's other members are skipped."""
     is_zip = Path(path).suffix.lower() == ".zip"
     matched = []
@@ -456,7 +394,31 @@ def _sources_for(extract: str, path: Path, display_name: str | None):
         if first_error is not None:
             raise first_error
         raise LayoutError(f"zip has no {extract} member", file=display_name or Path(path).name, rule="layout")
+    members = [src.display.rsplit(":", 1)[-1] for src, _, _ in matched]
+    check_one_file(extract, members, display_name or Path(path).name, "in the zip")
     return matched
+
+
+def _guard(file: str, read: Callable[[], _T]) -> _T:
+    """Run ``read``; anything but our own error becomes an InputError naming the file (no traceback
+    reaches a user from any input). Only the exception's type is shown: its text may quote the file."""
+    try:
+        return read()
+    except PipelineError:
+        raise
+    except Exception as exc:
+        log.debug("reading %s failed", file, exc_info=True)
+        raise InputError(
+            f"the file cannot be read ({type(exc).__name__}): it is damaged or not in a published layout",
+            file=file,
+            rule="file:unreadable",
+        ) from None
+
+
+def _read_guarded(
+    extract: str, path: Path, display_name: str | None
+) -> list[tuple[Source, LayoutSpec, list[str]]]:
+    return _guard(display_name or path.name, lambda: _sources_for(extract, path, display_name))
 
 
 def standardise(extract: str, paths: list[Path], *, display_names: list[str] | None = None) -> Standardised:
@@ -471,6 +433,7 @@ def standardise(extract: str, paths: list[Path], *, display_names: list[str] | N
     if display_names is not None and len(display_names) != len(paths):
         raise ValueError("display_names must match paths one for one")
     frames: list[pd.DataFrame] = []
+    aggregates: list[pd.DataFrame] = []
     specs: list[LayoutSpec] = []
     headers: list[list[str]] = []
     source_columns: list[str] = []
@@ -481,9 +444,11 @@ def standardise(extract: str, paths: list[Path], *, display_names: list[str] | N
     for i, path in enumerate(paths):
         name = display_names[i] if display_names else None
         period_names.append(Path(path).name)  # the real name too: a display name may be a URI
-        for src, spec, header in _sources_for(extract, Path(path), name):
-            frame, cols = _standardise_source(src, spec, header)
+        for src, spec, header in _read_guarded(extract, Path(path), name):
+            frame, cols, totals = _guard(src.display, lambda: _standardise_source(src, spec, header))  # noqa: B023
             frames.append(frame)
+            if totals is not None:
+                aggregates.append(totals)
             specs.append(spec)
             headers.append(header)
             names.append(src.display)
@@ -499,16 +464,20 @@ def standardise(extract: str, paths: list[Path], *, display_names: list[str] | N
     # validation names columns as the user's file does (parquet keeps attrs between stages)
     frame.attrs["source_columns"] = _published_names(specs[0], headers[0], schema.column_names)
     layout = ",".join(dict.fromkeys(s.name for s in specs))
+    frame.attrs["layout"] = layout  # the suite applies each era's own rules (era_rules.py)
     era = "; ".join(dict.fromkeys(s.era for s in specs))
+    period_hint, period_from = _period_hint(frame, specs[0], names + period_names, raw_periods)
     return Standardised(
         extract=extract,
         layout=layout,
         era=era,
         frame=frame,
-        period_hint=_period_hint(frame, specs[0], names + period_names, raw_periods),
+        period_hint=period_hint,
+        period_from=period_from,
         source_columns=source_columns,
         encoding=",".join(dict.fromkeys(encodings)),
         files=names,
+        aggregates=pd.concat(aggregates, ignore_index=True) if aggregates else None,
     )
 
 
@@ -527,10 +496,10 @@ def _max_text(src: Source, spec: LayoutSpec, column: str) -> str:
     return str(values.dropna().str.strip().max())
 
 
-def inspect_file(path: Path) -> dict:
+def inspect_file(path: Path) -> dict[str, Any]:
     """What the ``inspect`` command prints: extract, layout, era, period, rows, column map."""
     path = Path(path)
-    extract, spec = recognise(path)
+    extract, spec = _guard(path.name, lambda: recognise(path))
     result = standardise(extract, [path])
     header = result.source_columns
     resolved = spec.resolve(header) if spec.header else {k: k for k in spec.columns}
@@ -549,6 +518,7 @@ def inspect_file(path: Path) -> dict:
         "era": result.era,
         "encoding": result.encoding,
         "period": result.period_hint,
+        "period_from": result.period_from,
         "rows": len(result.frame),
         "columns": columns,
         "ignored_columns": [c for c in header if c not in used] if spec.header else [],

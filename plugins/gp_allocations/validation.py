@@ -3,10 +3,11 @@
 One GX suite per extract lives in ``expectations/<extract>.json``; every expectation carries GX's own
 ``severity`` ("critical" or "warning") and ``meta`` = {severity: error|warning, rule, description}, so
 the rules are read in the suite files, not in this module. Cross-extract rules and their parameters
-live in ``expectations/cross_extract.json``.
+live in ``expectations/cross_extract.json`` (run by ``cross_extract.py``).
 
 Errors stop publication; warnings are reported. Rows failing a row-level rule are kept in a
-quarantine (file, 1-based row, column, value, rule, severity). Data Docs are built per run.
+quarantine (file, 1-based row, column, value, rule, severity; records in ``findings.py``). The run's
+Data Docs are one escaped, self-contained page (``data_docs.py``), not GX's CDN-based site.
 
 Great Expectations is imported lazily inside functions: importing it costs about 3 s.
 """
@@ -18,7 +19,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,32 +27,26 @@ from typing import Any
 import pandas as pd
 
 from .config import expectations_dir
+from .cross_extract import CROSS_EXTRACT, load_cross_rules, run_cross_extract_checks
+from .era_rules import apply_era_cross_rules, apply_era_rules
 from .errors import ValidationFailed
+from .findings import (
+    QUARANTINE_COLUMNS,
+    RESULT_COLUMNS,
+    as_text,
+    concat_quarantine,
+    published_column,
+    quarantine_frame,
+    result_row,
+    write_quarantine_csv,
+    write_results_csv,
+)
 from .periods import Period
 
 log = logging.getLogger(__name__)
 
-PROVENANCE: tuple[str, str] = ("_file", "_row")
-RESULT_COLUMNS: list[str] = [
-    "extract",
-    "rule",
-    "expectation_type",
-    "column",
-    "severity",
-    "success",
-    "failing_rows",
-    "message",
-]
-QUARANTINE_COLUMNS: list[str] = ["extract", "file", "row", "column", "value", "rule", "severity", "message"]
-CROSS_EXTRACT = "cross_extract"
-DATA_DOCS_SITE = "gp_allocations_validation"
-
 # GX's native severity -> ours. "info" is treated as a warning: it must never block publication.
 _GX_SEVERITY = {"critical": "error", "warning": "warning", "info": "warning"}
-_LSOA_EN = re.compile(r"^E01\d{6}$")
-_LSOA_WALES = re.compile(r"^W01\d{6}$")
-_CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_LIST_IN_MESSAGE = 20
 
 
 # ----------------------------------------------------------------------------------------- report
@@ -176,10 +171,13 @@ class ValidationReport:
         data = json.loads(text)
         qpath = Path(data["quarantine_path"]) if data.get("quarantine_path") else None
         quarantine = pd.DataFrame(data["quarantine"], columns=QUARANTINE_COLUMNS)
+        quarantine["practice_code"] = quarantine["practice_code"].fillna("")  # a report from before it
         if qpath is not None and qpath.exists() and data.get("quarantine_rows", 0) > len(quarantine):
             quarantine = pd.read_csv(qpath, dtype=str, keep_default_na=False)
             quarantine["row"] = pd.to_numeric(quarantine["row"], errors="coerce").astype("Int64")
+            quarantine = quarantine.reindex(columns=QUARANTINE_COLUMNS, fill_value="")
         results = pd.DataFrame(data["results"], columns=RESULT_COLUMNS)
+        results["description"] = results["description"].fillna("")  # a report from before the column
         results["success"] = results["success"].astype(bool)
         results["failing_rows"] = results["failing_rows"].astype("int64")
         return cls(
@@ -192,8 +190,9 @@ class ValidationReport:
         )
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = json.loads(frame.to_json(orient="records", date_format="iso"))
+    return records
 
 
 # ----------------------------------------------------------------------------------------- suites
@@ -203,23 +202,10 @@ def suite_path(extract: str, directory: Path | None = None) -> Path:
     return (directory or expectations_dir()) / f"{extract}.json"
 
 
-def load_suite_dict(extract: str, directory: Path | None = None) -> dict:
+def load_suite_dict(extract: str, directory: Path | None = None) -> dict[str, Any]:
     """The suite of one extract as the JSON dict kept in expectations/."""
-    return json.loads(suite_path(extract, directory).read_text(encoding="utf-8"))
-
-
-def load_cross_rules(path: Path | None = None) -> list[dict]:
-    """Cross-extract rules from expectations/cross_extract.json."""
-    path = path or expectations_dir() / f"{CROSS_EXTRACT}.json"
-    return json.loads(path.read_text(encoding="utf-8"))["rules"]
-
-
-def _published(frame: pd.DataFrame, column: str) -> str:
-    """The published column name, when the reader recorded it in attrs['source_columns']."""
-    mapping = frame.attrs.get("source_columns")
-    if isinstance(mapping, Mapping):
-        return str(mapping.get(column) or column)
-    return column
+    suite: dict[str, Any] = json.loads(suite_path(extract, directory).read_text(encoding="utf-8"))
+    return suite
 
 
 # ----------------------------------------------------------------------------------------- validate
@@ -232,69 +218,30 @@ def validate(
     period: Period | None = None,
     previous_list_sizes: pd.DataFrame | None = None,
     drift_threshold: float | None = None,
+    extract_periods: Mapping[str, str | None] | None = None,
     build_data_docs: bool = True,
     suites_dir: Path | None = None,
-    cross_rules: list[dict] | None = None,
+    cross_rules: list[dict[str, Any]] | None = None,
 ) -> ValidationReport:
-    """Run each extract's suite and the cross-extract rules; write quarantine.csv and Data Docs to out_dir.
+    """Run each extract's suite and the cross-extract rules; write quarantine.csv, results.csv and the
+    Data Docs page (``data_docs/index.html``) to out_dir.
 
     ``frames`` maps extract name -> canonical DataFrame with ``_file`` and ``_row`` columns.
     ``drift_threshold`` (a fraction, 0.1 = 10%) overrides the list-size drift rule's parameter.
+    ``extract_periods`` (extract -> the period it is for, as the reader inferred it) says which extracts
+    are of the run's period; without it every extract is taken to be.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result_rows: list[dict] = []
-    quarantine_parts: list[pd.DataFrame] = []
-    docs_index: Path | None = None
-
-    if frames:
-        ctx = _ephemeral_context(out_dir / "data_docs" if build_data_docs else None)
-        import great_expectations as gx
-
-        source = ctx.data_sources.add_pandas("extracts")
-        for extract, frame in frames.items():
-            path = suite_path(extract, suites_dir)
-            if not path.exists():
-                result_rows.append(
-                    _row(
-                        extract,
-                        "suite_exists",
-                        "suite",
-                        "",
-                        "error",
-                        False,
-                        0,
-                        f"no expectation suite {path.name} for extract {extract!r}",
-                    )
-                )
-                continue
-            started = time.perf_counter()
-            frame = _with_unique_index(frame)
-            suite = ctx.suites.add(gx.ExpectationSuite(**load_suite_dict(extract, suites_dir)))
-            batch_definition = source.add_dataframe_asset(extract).add_batch_definition_whole_dataframe("all")
-            definition = ctx.validation_definitions.add(
-                gx.ValidationDefinition(name=extract, data=batch_definition, suite=suite)
-            )
-            # COMPLETE without unexpected_index_column_names: GX returns the failing row labels cheaply.
-            outcome = definition.run(
-                batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"}
-            )
-            rows, parts = _read_outcome(extract, frame, outcome)
-            log.info("suite %s: %d rows in %.1f s", extract, len(frame), time.perf_counter() - started)
-            result_rows.extend(rows)
-            quarantine_parts.extend(parts)
-        if build_data_docs:
-            ctx.build_data_docs(site_names=[DATA_DOCS_SITE])
-            index = out_dir / "data_docs" / "index.html"
-            docs_index = index if index.exists() else None
-
+    result_rows, quarantine_parts = _run_suites(frames, suites_dir)
     started = time.perf_counter()
     cross_rows, cross_quarantine = run_cross_extract_checks(
         frames,
         previous_list_sizes=previous_list_sizes,
-        rules=cross_rules,
+        rules=apply_era_cross_rules(load_cross_rules() if cross_rules is None else cross_rules, frames),
         period=period,
         drift_threshold=drift_threshold,
+        extract_periods=extract_periods,
     )
     log.info("cross-extract rules in %.1f s", time.perf_counter() - started)
     result_rows.extend(cross_rows)
@@ -303,19 +250,72 @@ def validate(
     results = pd.DataFrame(result_rows, columns=RESULT_COLUMNS)
     results["success"] = results["success"].astype(bool)
     results["failing_rows"] = results["failing_rows"].astype("int64")
-    quarantine = _concat_quarantine(quarantine_parts)
+    quarantine = concat_quarantine(quarantine_parts)
     quarantine_path = out_dir / "quarantine.csv"
     write_quarantine_csv(quarantine, quarantine_path)
     write_results_csv(results, out_dir / "results.csv")
     passed = not bool(((results["severity"] == "error") & ~results["success"]).any())
     extra = {"period": period.slug if period else None, "extracts": sorted(frames)}
-    report = ValidationReport(passed, results, quarantine, docs_index, quarantine_path, extra)
+    report = ValidationReport(passed, results, quarantine, None, quarantine_path, extra)
+    if build_data_docs:
+        from .data_docs import write_data_docs
+
+        report.data_docs_index = write_data_docs(
+            report, out_dir / "data_docs", period=period.slug if period else None
+        )
     log.info("%s", report.outcome_line())
     return report
 
 
-def _ephemeral_context(docs_dir: Path | None):
-    """One ephemeral GX context for the whole run, quiet, with a Data Docs site in docs_dir if given."""
+def _run_suites(
+    frames: Mapping[str, pd.DataFrame], suites_dir: Path | None
+) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
+    """Each extract's GX suite, in one ephemeral context: (result rows, quarantine frames)."""
+    result_rows: list[dict[str, Any]] = []
+    quarantine_parts: list[pd.DataFrame] = []
+    if not frames:
+        return result_rows, quarantine_parts
+    ctx = _ephemeral_context()
+    import great_expectations as gx
+
+    source = ctx.data_sources.add_pandas("extracts")
+    for extract, frame in frames.items():
+        path = suite_path(extract, suites_dir)
+        if not path.exists():
+            result_rows.append(
+                result_row(
+                    extract,
+                    "suite_exists",
+                    "suite",
+                    "",
+                    "error",
+                    False,
+                    0,
+                    f"no expectation suite {path.name} for extract {extract!r}",
+                )
+            )
+            continue
+        started = time.perf_counter()
+        frame = _with_unique_index(frame)
+        suite_dict = apply_era_rules(load_suite_dict(extract, suites_dir), frame)
+        suite = ctx.suites.add(gx.ExpectationSuite(**suite_dict))
+        batch_definition = source.add_dataframe_asset(extract).add_batch_definition_whole_dataframe("all")
+        definition = ctx.validation_definitions.add(
+            gx.ValidationDefinition(name=extract, data=batch_definition, suite=suite)
+        )
+        # COMPLETE without unexpected_index_column_names: GX returns the failing row labels cheaply.
+        outcome = definition.run(
+            batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"}
+        )
+        rows, parts = _read_outcome(extract, frame, outcome)
+        log.info("suite %s: %d rows in %.1f s", extract, len(frame), time.perf_counter() - started)
+        result_rows.extend(rows)
+        quarantine_parts.extend(parts)
+    return result_rows, quarantine_parts
+
+
+def _ephemeral_context() -> Any:
+    """One ephemeral GX context for the whole run, quiet (no Data Docs site: see data_docs.py)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     # before the import: GX logs ~200 "Skipping registering function ..." INFO lines while importing
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -334,19 +334,6 @@ def _ephemeral_context(docs_dir: Path | None):
         pass
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    if docs_dir is not None:
-        docs_dir.mkdir(parents=True, exist_ok=True)
-        ctx.add_data_docs_site(
-            DATA_DOCS_SITE,
-            {
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs_dir.resolve()),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
     return ctx
 
 
@@ -359,21 +346,6 @@ def _with_unique_index(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _row(
-    extract: str, rule: str, etype: str, column: str, severity: str, success: bool, failing: int, message: str
-) -> dict:
-    return {
-        "extract": extract,
-        "rule": rule,
-        "expectation_type": etype,
-        "column": column,
-        "severity": severity,
-        "success": bool(success),
-        "failing_rows": int(failing),
-        "message": message,
-    }
-
-
 def _columns_of(kwargs: Mapping[str, Any]) -> list[str]:
     if kwargs.get("column"):
         return [kwargs["column"]]
@@ -384,9 +356,11 @@ def _columns_of(kwargs: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _read_outcome(extract: str, frame: pd.DataFrame, outcome) -> tuple[list[dict], list[pd.DataFrame]]:
+def _read_outcome(
+    extract: str, frame: pd.DataFrame, outcome: Any
+) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
     """Turn one suite's GX result into result rows and quarantine frames."""
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     parts: list[pd.DataFrame] = []
     for res in outcome.results:
         config = res.expectation_config
@@ -397,7 +371,7 @@ def _read_outcome(extract: str, frame: pd.DataFrame, outcome) -> tuple[list[dict
         severity = meta.get("severity") or _GX_SEVERITY.get(str(native), "error")
         rule = meta.get("rule") or etype
         columns = _columns_of(kwargs)
-        shown = ",".join(_published(frame, c) for c in columns)
+        shown = ",".join(published_column(frame, c) for c in columns)
         result = dict(res.result or {})
         exception = _exception_of(res.exception_info)
         index_list = result.get("unexpected_index_list") or []
@@ -415,7 +389,19 @@ def _read_outcome(extract: str, frame: pd.DataFrame, outcome) -> tuple[list[dict
         else:
             observed = result.get("observed_value")
             message = f"{meta.get('description', '')} Observed: {_short(observed)}".strip()
-        rows.append(_row(extract, rule, etype, shown, severity, bool(res.success), failing, message))
+        rows.append(
+            result_row(
+                extract,
+                rule,
+                etype,
+                shown,
+                severity,
+                bool(res.success),
+                failing,
+                message,
+                str(meta.get("description") or ""),
+            )
+        )
     return rows, parts
 
 
@@ -440,7 +426,7 @@ def _short(value: Any, limit: int = 300) -> str:
 def _quarantine_rows(
     extract: str,
     frame: pd.DataFrame,
-    labels: list,
+    labels: list[Any],
     columns: list[str],
     rule: str,
     severity: str,
@@ -448,436 +434,12 @@ def _quarantine_rows(
 ) -> pd.DataFrame:
     """Failing rows named by file, row, published column and value (vectorised: may be millions)."""
     sub = frame.loc[labels]
-    if len(columns) == 1:
-        value = _as_text(sub[columns[0]])
-    else:
-        value = None
-        for col in columns:
-            part = col + "=" + _as_text(sub[col])
-            value = part if value is None else value + "; " + part
-    column = ",".join(_published(frame, c) for c in columns)
-    return _quarantine_frame(
+    value = as_text(sub[columns[0]])
+    if len(columns) > 1:  # every column named: a=1; b=2
+        value = columns[0] + "=" + value
+        for col in columns[1:]:
+            value = value + "; " + col + "=" + as_text(sub[col])
+    column = ",".join(published_column(frame, c) for c in columns)
+    return quarantine_frame(
         extract, sub, column, value, rule, severity, f"rule {rule} ({etype}) failed for value " + value
     )
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    """Values as the text a user would see; a missing value is an empty string, not 'nan' or 'NaT'."""
-    obj = values.astype("object")
-    return obj.where(obj.notna(), "").astype(str)
-
-
-def _quarantine_frame(
-    extract: str,
-    sub: pd.DataFrame,
-    column: str,
-    value: pd.Series,
-    rule: str,
-    severity: str,
-    message: pd.Series | str,
-) -> pd.DataFrame:
-    n = len(sub)
-    files = sub["_file"].astype(str).to_numpy() if "_file" in sub else [extract] * n
-    rows = (
-        pd.to_numeric(sub["_row"], errors="coerce").astype("Int64").to_numpy()
-        if "_row" in sub
-        else pd.array([None] * n, dtype="Int64")
-    )
-    return pd.DataFrame(
-        {
-            "extract": extract,
-            "file": files,
-            "row": rows,
-            "column": column,
-            "value": pd.Series(value).astype(str).to_numpy(),
-            "rule": rule,
-            "severity": severity,
-            "message": message.to_numpy() if isinstance(message, pd.Series) else message,
-        },
-        index=pd.RangeIndex(n),
-    )
-
-
-def _concat_quarantine(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    parts = [p for p in parts if p is not None and not p.empty]
-    if not parts:
-        frame = pd.DataFrame({c: pd.Series(dtype="object") for c in QUARANTINE_COLUMNS})
-        frame["row"] = frame["row"].astype("Int64")
-        return frame
-    frame = pd.concat(parts, ignore_index=True)
-    frame["row"] = frame["row"].astype("Int64")
-    return frame[QUARANTINE_COLUMNS]
-
-
-# ----------------------------------------------------------------------------------------- CSV output
-
-
-def neutralise_csv_value(value: Any) -> Any:
-    """Prefix ' to text a spreadsheet would read as a formula (CSV injection)."""
-    if isinstance(value, str) and value.startswith(_CSV_TRIGGERS):
-        return "'" + value
-    return value
-
-
-def _neutralised(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with every text cell that starts with a formula trigger prefixed by ' (vectorised)."""
-    out = frame.copy()
-    for col in out.columns:
-        if pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col]):
-            continue
-        text = out[col].astype("string")
-        risky = text.str[:1].isin(_CSV_TRIGGERS).fillna(False).astype(bool)
-        if risky.any():
-            text = text.mask(risky, "'" + text)
-        out[col] = text
-    return out
-
-
-def write_quarantine_csv(quarantine: pd.DataFrame, path: Path) -> Path:
-    """quarantine.csv with every text cell neutralised against CSV injection."""
-    _neutralised(quarantine).to_csv(path, index=False)
-    return path
-
-
-def write_results_csv(results: pd.DataFrame, path: Path) -> Path:
-    _neutralised(results).to_csv(path, index=False)
-    return path
-
-
-# ----------------------------------------------------------------------------------------- cross-extract
-
-
-def run_cross_extract_checks(
-    frames: Mapping[str, pd.DataFrame],
-    *,
-    previous_list_sizes: pd.DataFrame | None = None,
-    rules: list[dict] | None = None,
-    period: Period | None = None,
-    drift_threshold: float | None = None,
-) -> tuple[list[dict], pd.DataFrame]:
-    """Run the cross-extract rules; returns (result rows as dicts, quarantine frame).
-
-    A rule whose extracts are not all present is reported as not run (success, with a message).
-    """
-    rules = load_cross_rules() if rules is None else rules
-    rows: list[dict] = []
-    parts: list[pd.DataFrame] = []
-    for rule in rules:
-        check = _CHECKS.get(rule["check"])
-        if check is None:
-            rows.append(
-                _row(
-                    CROSS_EXTRACT,
-                    rule["rule"],
-                    rule["check"],
-                    "",
-                    "error",
-                    False,
-                    0,
-                    f"unknown check {rule['check']!r} in cross_extract.json",
-                )
-            )
-            continue
-        params = dict(rule.get("params") or {})
-        needed = [v for k, v in params.items() if k in _EXTRACT_PARAMS]
-        missing = [name for name in needed if name not in frames]
-        if missing:
-            rows.append(
-                _row(
-                    CROSS_EXTRACT,
-                    rule["rule"],
-                    rule["check"],
-                    "",
-                    rule["severity"],
-                    True,
-                    0,
-                    f"not run: extract(s) {', '.join(missing)} not supplied",
-                )
-            )
-            continue
-        options = {
-            "previous_list_sizes": previous_list_sizes,
-            "period": period,
-            "drift_threshold": drift_threshold,
-        }
-        success, failing, message, column, quarantine = check(frames, params, **options)
-        rows.append(
-            _row(
-                CROSS_EXTRACT,
-                rule["rule"],
-                rule["check"],
-                column,
-                rule["severity"],
-                success,
-                failing,
-                message,
-            )
-        )
-        if quarantine is not None and not quarantine.empty:
-            quarantine = quarantine.assign(rule=rule["rule"], severity=rule["severity"])
-            parts.append(quarantine)
-    return rows, _concat_quarantine(parts)
-
-
-# Parameter names that name an extract that must be present for the rule to run.
-_EXTRACT_PARAMS = {
-    "source",
-    "target",
-    "left",
-    "right",
-    "achievement",
-    "indicators",
-    "capitation",
-    "deprivation",
-}
-
-
-def _listing(items: Iterable[Any], limit: int = _LIST_IN_MESSAGE, total: int | None = None) -> str:
-    """The first few items, comma separated, and how many more there are."""
-    items = list(items)[:limit] if total is not None else list(items)
-    total = len(items) if total is None else total
-    text = ", ".join(str(i) for i in items[:limit])
-    return text + (f" and {total - limit} more" if total > limit else "")
-
-
-def _cross_rows(
-    source: str,
-    frame: pd.DataFrame,
-    mask: pd.Series,
-    column: str,
-    message: str | pd.Series,
-    value: pd.Series | None = None,
-) -> pd.DataFrame:
-    sub = frame[mask]
-    vals = _as_text(sub[column]) if value is None else _as_text(value[mask])
-    return _quarantine_frame(source, sub, _published(frame, column), vals, "", "", message)
-
-
-def _check_practices_covered(frames, params, **_):
-    src, tgt, col = params["source"], params["target"], params["column"]
-    source, target = frames[src], frames[tgt]
-    missing = ~source[col].isin(pd.unique(target[col].dropna()))
-    practices = sorted(pd.unique(source.loc[missing, col].dropna()).tolist())
-    if not practices:
-        return True, 0, f"every {col} in {src} is in {tgt}", col, None
-    message = f"{len(practices)} practice(s) in {src} missing from {tgt}: {_listing(practices)}"
-    quarantine = _cross_rows(src, source, missing, col, f"{col} in {src} but not in {tgt}")
-    return False, int(missing.sum()), message, col, quarantine
-
-
-def _check_practice_totals_agree(frames, params, **_):
-    left_name, right_name, value, tol = params["left"], params["right"], params["value"], params["tolerance"]
-    left = frames[left_name].groupby("practice_code")[value].sum()
-    right = frames[right_name].groupby("practice_code")[value].sum()
-    both = pd.concat([left.rename("left"), right.rename("right")], axis=1, join="inner")
-    diff = (both["left"] - both["right"]).abs() / both["right"].clip(lower=1)
-    bad = both[diff > tol]
-    if bad.empty:
-        return True, 0, f"{len(both)} practice totals agree within {tol:.2%}", value, None
-    shown = [f"{p}: {int(r.left)} vs {int(r.right)}" for p, r in bad.head(_LIST_IN_MESSAGE).iterrows()]
-    message = (
-        f"{len(bad)} practice(s) where {left_name} and {right_name} totals differ by more than "
-        f"{tol:.2%}: {_listing(shown, total=len(bad))}"
-    )
-    return False, len(bad), message, value, None
-
-
-def _check_codes_agree(frames, params, **_):
-    left_name, right_name, key, col = params["left"], params["right"], params["key"], params["column"]
-    left = frames[left_name]
-    right_map = frames[right_name].drop_duplicates(key).set_index(key)[col]
-    other = left[key].map(right_map)
-    mask = other.notna() & left[col].notna() & (left[col].astype(str) != other.astype(str))
-    if not mask.any():
-        return True, 0, f"{col} agrees between {left_name} and {right_name}", col, None
-    n = _LIST_IN_MESSAGE
-    shown = [
-        f"{k}: {a} in {left_name}, {b} in {right_name}"
-        for k, a, b in zip(left.loc[mask, key][:n], left.loc[mask, col][:n], other[mask][:n], strict=True)
-    ]
-    count = int(mask.sum())
-    message = f"{count} practice(s) with a different {col}: {_listing(shown, total=count)}"
-    quarantine = _cross_rows(
-        left_name, left, mask, col, f"{col} differs from {right_name}: " + other[mask].astype(str)
-    )
-    return False, int(mask.sum()), message, col, quarantine
-
-
-def _distinct_dates(frames, names: list[str], column: str) -> dict[str, list[pd.Timestamp]]:
-    found = {}
-    for name in names:
-        if name in frames and column in frames[name]:
-            values = pd.to_datetime(pd.Series(pd.unique(frames[name][column].dropna())), errors="coerce")
-            found[name] = sorted(values.dropna().unique())
-    return found
-
-
-def _first_rows_per_date(frames, dates: dict[str, list], column: str) -> pd.DataFrame:
-    parts = []
-    for name in dates:
-        frame = frames[name]
-        stamps = pd.to_datetime(frame[column], errors="coerce")
-        first = ~stamps.duplicated() & stamps.notna()
-        parts.append(
-            _cross_rows(
-                name, frame, first, column, f"{column} of {name}", value=stamps.dt.strftime("%Y-%m-%d")
-            )
-        )
-    return _concat_quarantine(parts)
-
-
-def _check_extract_dates(frames, params, *, period: Period | None = None, **_):
-    column = params["column"]
-    dates = _distinct_dates(frames, params["extracts"], column)
-    if not dates:
-        return True, 0, "not run: no extract dates supplied", column, None
-    problems = []
-    quarters = {str(Period.containing(d.date())) for ds in dates.values() for d in ds}
-    if len(quarters) > 1:
-        problems.append("extract dates fall in different quarters (" + ", ".join(sorted(quarters)) + ")")
-    if period is not None:
-        lead_days = int(params["days_before_period_start"])
-        earliest = pd.Timestamp(period.start_date) - pd.Timedelta(days=lead_days)
-        latest = pd.Timestamp(period.end_date)
-        outside = sorted({d for ds in dates.values() for d in ds if not earliest <= d <= latest})
-        if outside:
-            problems.append(
-                f"extract date(s) {_listing(d.date() for d in outside)} outside period {period} "
-                f"({earliest.date()} to {latest.date()})"
-            )
-    shown = "; ".join(f"{n}: {_listing(d.date() for d in ds)}" for n, ds in dates.items())
-    if not problems:
-        return True, 0, f"extract dates consistent ({shown})", column, None
-    quarantine = _first_rows_per_date(frames, dates, column)
-    return False, len(quarantine), "; ".join(problems) + f" [{shown}]", column, quarantine
-
-
-def _check_extract_dates_identical(frames, params, **_):
-    column = params["column"]
-    dates = _distinct_dates(frames, params["extracts"], column)
-    distinct = sorted({d for ds in dates.values() for d in ds})
-    shown = "; ".join(f"{n}: {_listing(d.date() for d in ds)}" for n, ds in dates.items())
-    if len(distinct) <= 1:
-        return True, 0, f"one extract date ({shown or 'none'})", column, None
-    return False, 0, f"{len(distinct)} different extract dates: {shown}", column, None
-
-
-def _check_list_size_drift(frames, params, *, previous_list_sizes=None, drift_threshold=None, **_):
-    threshold = float(drift_threshold if drift_threshold is not None else params["threshold"])
-    if previous_list_sizes is None or previous_list_sizes.empty:
-        return True, 0, "not run: no previous successful run to compare with", params["value"], None
-    current = frames[params["source"]].groupby("practice_code")[params["value"]].sum()
-    previous = previous_list_sizes.groupby("practice_code")["registered_patients"].sum()
-    both = pd.concat([current.rename("now"), previous.rename("before")], axis=1, join="inner")
-    change = (both["now"] - both["before"]) / both["before"].where(both["before"] > 0)
-    both = both.assign(change=change)  # before filtering: assigning onto an empty frame would adopt the index
-    drifted = both[both["change"].abs() > threshold]
-    new = sorted(set(current.index) - set(previous.index))
-    gone = sorted(set(previous.index) - set(current.index))
-    tail = f"; {len(new)} new practice(s), {len(gone)} no longer listed" + (
-        f" ({_listing(gone)})" if gone else ""
-    )
-    if drifted.empty:
-        return True, 0, f"no list moved by more than {threshold:.1%}{tail}", params["value"], None
-    shown = [
-        f"{p}: {int(r.before)} -> {int(r.now)} ({r.change:+.1%})"
-        for p, r in drifted.head(_LIST_IN_MESSAGE).iterrows()
-    ]
-    message = (
-        f"{len(drifted)} practice list(s) moved by more than {threshold:.1%}: "
-        f"{_listing(shown, total=len(drifted))}{tail}"
-    )
-    return False, len(drifted), message, params["value"], None
-
-
-def _achieved_points(frames, params) -> pd.DataFrame:
-    """Only the ACHIEVED_POINTS rows (about a sixth of the 3M-row achievement file)."""
-    ach = frames[params["achievement"]]
-    return ach[(ach["measure"] == params["measure"]).fillna(False).astype(bool)]
-
-
-def _check_qof_points_within_max(frames, params, **_):
-    points = _achieved_points(frames, params)
-    maxima = (
-        frames[params["indicators"]]
-        .drop_duplicates("indicator_code")
-        .set_index("indicator_code")["indicator_point_value"]
-    )
-    available = points["indicator_code"].map(maxima).astype("float64")
-    over = (points["value"] > available + float(params["epsilon"])).fillna(False).astype(bool)
-    if not over.any():
-        return True, 0, "no indicator's achieved points exceed the points available", "value", None
-    bad = points[over]
-    detail = (
-        "ACHIEVED_POINTS "
-        + bad["value"].astype(str)
-        + " for "
-        + bad["indicator_code"].astype(str)
-        + " above the "
-        + available[over].astype(str)
-        + " available"
-    )
-    shown = [
-        f"{p} {i}"
-        for p, i in zip(
-            bad["practice_code"][:_LIST_IN_MESSAGE], bad["indicator_code"][:_LIST_IN_MESSAGE], strict=True
-        )
-    ]
-    message = (
-        f"{len(bad)} row(s) with more points than the indicator allows: {_listing(shown, total=len(bad))}"
-    )
-    quarantine = _cross_rows(params["achievement"], points, over, "value", detail)
-    return False, len(bad), message, "value", quarantine
-
-
-def _check_qof_indicator_known(frames, params, **_):
-    points = _achieved_points(frames, params)
-    known = pd.unique(frames[params["indicators"]]["indicator_code"].dropna())
-    unknown = ~points["indicator_code"].isin(known)
-    if not unknown.any():
-        return True, 0, "every indicator with points is in the mapping", "indicator_code", None
-    codes = sorted(pd.unique(points.loc[unknown, "indicator_code"].dropna()).tolist())
-    quarantine = _cross_rows(
-        params["achievement"], points, unknown, "indicator_code", "indicator not in the indicator mapping"
-    )
-    return (
-        False,
-        int(unknown.sum()),
-        f"{len(codes)} indicator(s) not in the mapping: {_listing(codes)}",
-        "indicator_code",
-        quarantine,
-    )
-
-
-def _check_lsoa_in_deprivation(frames, params, **_):
-    cap = frames[params["capitation"]]
-    patients = cap.groupby("lsoa_code")["patients"].sum()
-    scored = pd.Index(pd.unique(frames[params["deprivation"]]["lsoa_code"].dropna()))
-    missing = patients[~patients.index.isin(scored)]
-    if missing.empty:
-        return True, 0, "every LSOA with registered patients has a deprivation score", "lsoa_code", None
-    codes = missing.index.astype(str)
-    english = missing[codes.str.match(_LSOA_EN.pattern)]
-    welsh = missing[codes.str.match(_LSOA_WALES.pattern)]
-    unknown = missing[~codes.str.match(_LSOA_EN.pattern) & ~codes.str.match(_LSOA_WALES.pattern)]
-    message = (
-        f"{len(english)} English LSOA code(s) ({int(english.sum())} patients) without a deprivation score"
-        + (f": {_listing(english.index)}" if len(english) else "")
-        + f"; {len(welsh)} Welsh code(s) ({int(welsh.sum())} patients)"
-        + f"; {len(unknown)} unknown code(s) ({int(unknown.sum())} patients)"
-        + (f": {_listing(unknown.index)}" if len(unknown) else "")
-    )
-    return False, int(cap["lsoa_code"].isin(missing.index).sum()), message, "lsoa_code", None
-
-
-_CHECKS = {
-    "practices_covered": _check_practices_covered,
-    "practice_totals_agree": _check_practice_totals_agree,
-    "codes_agree": _check_codes_agree,
-    "extract_dates": _check_extract_dates,
-    "extract_dates_identical": _check_extract_dates_identical,
-    "list_size_drift": _check_list_size_drift,
-    "qof_points_within_max": _check_qof_points_within_max,
-    "qof_indicator_known": _check_qof_indicator_known,
-    "lsoa_in_deprivation": _check_lsoa_in_deprivation,
-}

@@ -28,12 +28,15 @@ if TYPE_CHECKING:  # types only: the DAG file reads the registry at parse time, 
     import pandas as pd
 
     from .engine.parameters import ParameterSet
+    from .fair_shares import NeedWeights
 
 #: Ledger lines of capitation (a variant's envelope lines) and QOF. ``out_of_hours_deduction`` is the
 #: balancing line: each practice's lines add up to its payable capitation exactly (see engine.pennies).
 CAPITATION = "capitation"
 OUT_OF_HOURS = "out_of_hours_deduction"
 MPIG_RECYCLED_LINE = "mpig_recycled"
+SENIORITY_RECYCLED_LINE = "seniority_recycled"
+OVER_75S_LINE = "over_75s"
 QOF = "qof"
 
 
@@ -45,6 +48,9 @@ class Line:
     label: str
     capitation: bool
     description: str
+    #: the practice fact the line is paid per head of, and its label (None: shared by the weighted list)
+    per: str | None = None
+    per_label: str = ""
 
 
 LINES: dict[str, Line] = {
@@ -68,6 +74,21 @@ LINES: dict[str, Line] = {
             "MPIG recycled",
             True,
             "the practice's share of the national MPIG correction total recycled into capitation",
+        ),
+        Line(
+            SENIORITY_RECYCLED_LINE,
+            "Seniority recycled",
+            True,
+            "the practice's share of the national seniority payments total recycled into capitation",
+        ),
+        Line(
+            OVER_75S_LINE,
+            "Patients 75+ funding",
+            True,
+            "the scenario amount per head (Scenario over 75s in Parameters) x the practice's registered "
+            "patients aged 75 and over; paid as declared, not shared by the weighted list",
+            per="patients_75_and_over",
+            per_label="Patients aged 75+",
         ),
         Line(QOF, "QOF", False, "QOF achievement payment (the same in every variant)"),
     )
@@ -100,6 +121,10 @@ class VariantInputs:
     base_envelope: Envelope
     paid: pd.DataFrame | None
     weighted: Mapping[str, pd.Series] = field(default_factory=dict)
+    #: registered patients per published 5-year age band (both sexes), one column per band
+    by_age_band: pd.DataFrame | None = None
+    #: NHS England's weighted populations on the run's practices (None: extract not supplied)
+    need: NeedWeights | None = None
 
 
 class Unavailable(Exception):
@@ -107,6 +132,8 @@ class Unavailable(Exception):
 
 
 Weigh = Callable[[VariantInputs], "pd.Series"]
+#: per-practice pennies of lines paid as declared (not shared by the weighted list), by line
+FixedLines = Callable[[VariantInputs], "dict[str, pd.Series]"]
 EnvelopeRule = Callable[[VariantInputs], Envelope]
 Availability = Callable[[VariantInputs], str | None]
 
@@ -144,6 +171,10 @@ class Variant:
     components: Formula = Formula()
     weigh: Weigh | None = None
     unavailable: Availability = _always
+    #: lines paid practice by practice as declared, added to the envelope (e.g. GBP 5 per head 75+)
+    fixed: FixedLines | None = None
+    #: the scenario file (include/scenarios/<name>.yaml) whose values the declaration uses
+    scenario: str | None = None
 
     def weighted_list(self, vi: VariantInputs) -> pd.Series:
         if self.weigh is not None:
@@ -191,6 +222,8 @@ class Registry:
 REGISTRY = Registry()
 register = REGISTRY.register
 DEFAULT_VARIANT = "global_sum"
+#: What a paid column of the contracts extract is, in words (no reader sees a machine name).
+PAID_WORDS = {"paid_mpig_pence": "MPIG paid", "paid_seniority_pence": "seniority paid"}
 
 
 def variant_names() -> list[str]:
@@ -228,13 +261,18 @@ def net_envelope(vi: VariantInputs) -> Envelope:
     return vi.base_envelope
 
 
-def plus_paid(column: str, line: str) -> EnvelopeRule:
-    """The base envelope plus the national total of a paid column (contracts extract) as ``line``."""
+def plus_paid(*recycled: tuple[str, str]) -> EnvelopeRule:
+    """The base envelope plus, for each (paid column, line), the national total of that column of the
+    contracts extract as the line (money phased out of one payment and recycled into capitation)."""
 
     def envelope(vi: VariantInputs) -> Envelope:
         if vi.paid is None:
             raise Unavailable("no contracts extract given")
-        return Envelope((*vi.base_envelope.lines, (line, int(vi.paid[column].sum()))))
+        missing = [column for column, _ in recycled if column not in vi.paid.columns]
+        if missing:
+            raise Unavailable(f"the contracts extract has no {', '.join(missing)}")
+        totals = tuple((line, int(vi.paid[column].sum())) for column, line in recycled)
+        return Envelope((*vi.base_envelope.lines, *totals))
 
     return envelope
 
@@ -267,6 +305,56 @@ def _quintile_uplift_unavailable(vi: VariantInputs) -> str | None:
 
 def _needs_contracts(vi: VariantInputs) -> str | None:
     return None if vi.paid is not None else "no contracts extract given"
+
+
+#: Published 5-year bands of patients aged 75 and over (gp-reg-pat-prac-quin-age, top-coded at 95+).
+BANDS_75_AND_OVER: tuple[str, ...] = ("75_79", "80_84", "85_89", "90_94", "95+")
+
+
+def aged_75_and_over(by_age_band: pd.DataFrame) -> pd.Series:
+    """Registered patients aged 75 and over per practice (both sexes, bands 75-79 and above)."""
+    return by_age_band.reindex(columns=list(BANDS_75_AND_OVER), fill_value=0).sum(axis=1).astype("int64")
+
+
+def per_head_75_and_over(scenario: str, line: str) -> FixedLines:
+    """A fixed line: the scenario's ``amount_per_head_gbp`` x registered patients aged 75 and over, per
+    practice, in pennies rounded half up (nothing is rounded for a whole-penny amount such as GBP 5)."""
+
+    def lines(vi: VariantInputs) -> dict[str, pd.Series]:
+        from .money import round_pence
+        from .scenarios import load_scenario
+
+        if vi.by_age_band is None:
+            raise Unavailable("no registered patients by age band")
+        amount = load_scenario(scenario).decimal("amount_per_head_gbp") * 100
+        heads = aged_75_and_over(vi.by_age_band)
+        return {line: heads.map(lambda n: round_pence(Decimal(int(n)) * amount)).astype("int64")}
+
+    return lines
+
+
+def _need_weighted(vi: VariantInputs) -> pd.Series:
+    from .fair_shares import PRIMARY, shares_weights
+
+    if vi.need is None:
+        raise Unavailable("NHS England weighted populations not supplied")
+    raw = shares_weights(vi.need, vi.registered, PRIMARY)
+    total = float(raw.sum())
+    if not total > 0:
+        raise Unavailable("NHS England's Final PMC weighted populations add up to zero")
+    return raw * (float(vi.registered.sum()) / total)
+
+
+def _needs_nhse(vi: VariantInputs) -> str | None:
+    return None if vi.need is not None else "NHS England weighted populations not supplied"
+
+
+def _needs_seniority(vi: VariantInputs) -> str | None:
+    if vi.paid is None:
+        return "no contracts extract given"
+    if "paid_seniority_pence" not in vi.paid.columns:
+        return "the contracts extract has no Seniority column"
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -318,12 +406,89 @@ register(
         "shared by the global sum weighted list.",
         parameters=("price_per_weighted_patient", "out_of_hours_deduction", "contracts: MPIG paid"),
         weigh=same_as("global_sum"),
-        envelope=plus_paid("paid_mpig_pence", MPIG_RECYCLED_LINE),
+        envelope=plus_paid(("paid_mpig_pence", MPIG_RECYCLED_LINE)),
         envelope_neutral=False,
         unavailable=_needs_contracts,
     )
 )
+register(
+    Variant(
+        name="seniority_recycled",
+        label="Seniority recycled",
+        description="Seniority payments phased out and recycled into capitation (NHS England, Improving "
+        "general practice - a call to action, 2014, par. 48): the national total of the Seniority column "
+        "paid (contracts extract) added to the envelope and shared by the global sum weighted list. A "
+        "practice gains its share of the total and no longer receives its own seniority payment.",
+        parameters=("price_per_weighted_patient", "out_of_hours_deduction", "contracts: Seniority paid"),
+        weigh=same_as("global_sum"),
+        envelope=plus_paid(("paid_seniority_pence", SENIORITY_RECYCLED_LINE)),
+        envelope_neutral=False,
+        unavailable=_needs_seniority,
+    )
+)
+register(
+    Variant(
+        name="mpig_and_seniority_recycled",
+        label="MPIG and seniority recycled",
+        description="Both MPIG and seniority payments phased out and recycled into capitation, as par. 48 "
+        "of NHS England's 2014 call to action describes: the national MPIG correction and Seniority totals "
+        "paid (contracts extract) added to the envelope and shared by the global sum weighted list.",
+        parameters=(
+            "price_per_weighted_patient",
+            "out_of_hours_deduction",
+            "contracts: MPIG paid",
+            "contracts: Seniority paid",
+        ),
+        weigh=same_as("global_sum"),
+        envelope=plus_paid(
+            ("paid_mpig_pence", MPIG_RECYCLED_LINE), ("paid_seniority_pence", SENIORITY_RECYCLED_LINE)
+        ),
+        envelope_neutral=False,
+        unavailable=_needs_seniority,
+    )
+)
 
+register(
+    Variant(
+        name="over_75s_funding",
+        label="Global sum + 75+ funding",
+        description="The global sum plus additional funding per registered patient aged 75 and over (NHS "
+        "England planning guidance 2014/15, as cited in par. 74 of the 2014 call to action: 'around £5 "
+        "per head to support practices in transforming the care of patients aged 75 or over'). The "
+        "amount per head is scenario data (Scenario over 75s in Parameters, with its source); each "
+        "practice gets exactly amount x its patients aged 75+, and a sub-ICB location's total is the "
+        "CCG's funding to find.",
+        parameters=("price_per_weighted_patient", "out_of_hours_deduction", "scenario over_75s"),
+        weigh=same_as("global_sum"),
+        envelope=net_envelope,
+        envelope_neutral=False,
+        fixed=per_head_75_and_over("over_75s", OVER_75S_LINE),
+        scenario="over_75s",
+    )
+)
+register(
+    Variant(
+        name="need_based_fair_shares",
+        label="NHS England need (Final PMC WP)",
+        description="The global sum's envelope shared by NHS England's primary medical care need: each "
+        "practice's Final PMC weighted population (0.85 x primary medical care + 0.15 x health "
+        "inequalities) from the data of NHS England's ICB Place Based Allocation Tool (OGL v3), so a "
+        "practice's capitation is its need-based fair share. A practice the file lacks is weighted at "
+        "the national average need and listed. Envelope-neutral. The Fair shares sheets set each "
+        "sub-ICB location's and ICB's capitation beside its fair share by every NHS England component, "
+        "hospital and community need included: primary care allocations at a CCG population level, "
+        "alongside those for hospital and community services (par. 69 of the 2014 call to action).",
+        parameters=(
+            "price_per_weighted_patient",
+            "out_of_hours_deduction",
+            "nhse_weighted_populations: Final PMC WP",
+        ),
+        weigh=_need_weighted,
+        envelope=net_envelope,
+        envelope_neutral=True,
+        unavailable=_needs_nhse,
+    )
+)
 
 #: Deployments may declare further variants (scenarios) in their own modules without editing this one:
 #: a comma-separated list of importable modules, each calling ``register``.

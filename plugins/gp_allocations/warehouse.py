@@ -1,8 +1,14 @@
 """The warehouse: SQLite file by default, PostgreSQL in production, both through SQLAlchemy 2.
 
-SQL lives in ``include/sql`` by layer (schema, staging, core, compute, marts). A file named
-``name.postgresql.sql`` replaces ``name.sql`` on PostgreSQL: the one explicit dialect switch.
-Each period's load runs in one transaction, so a failure leaves the previous state intact.
+SQL lives in ``include/sql`` by layer (schema, core, compute, marts). A file named
+``name.postgresql.sql`` replaces ``name.sql`` on PostgreSQL: the one explicit dialect switch. The
+staging tables, the statements that clear a period from them and the default compute read are
+generated from the extract specs (``extracts.ExtractSpec``), so they cannot drift from them.
+Each period's load runs in one transaction, so a failure leaves the previous state intact. The core
+tables hold one load per period (the latest); ``load_status`` says what became of each load, so a
+load that compute or publish never turned into a publication is marked ``not_published`` (or stays
+``loaded`` if the run was killed), never passed off as the published one (``core_load``,
+``marts/030_publication_inputs.sql``).
 """
 
 from __future__ import annotations
@@ -14,17 +20,25 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from . import views
 from .config import sql_dir
-from .errors import PipelineError
-from .extracts import EXTRACTS
+from .errors import PipelineError, WarehouseRefused
+from .extracts import EXTRACTS, clear_staging_sql, staging_schema_sql
+from .layouts import blank_in_some_era
 from .ledger import LEVELS, Allocation
 
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
+#: A failure's message kept with a load that was not published (the task log has all of it).
+_DETAIL_CHARS = 500
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def make_engine(url: str) -> Engine:
@@ -87,10 +101,36 @@ def run_file(conn: Connection, path: Path, params: dict[str, Any] | None = None)
         conn.execute(sa.text(stmt), bound)
 
 
+#: Nullable columns added to core tables after their first release: a warehouse created before gets
+#: them on its next run (``CREATE TABLE IF NOT EXISTS`` leaves an existing table as it was).
+ADDED_CORE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "core_contract": (("seniority_pence", "BIGINT"),),
+}
+
+
+def _add_missing_columns(conn: Connection, table: str, columns: Iterable[tuple[str, str]]) -> None:
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+    for name, sql_type in columns:
+        if name not in present:
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
+
+
 def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet (idempotent)."""
+    """Create every table that does not exist yet and add the nullable columns added since (idempotent)."""
     with engine.begin() as conn:
         run_layer(conn, "schema")
+        for ddl in staging_schema_sql():
+            conn.execute(sa.text(ddl))
+        for spec in EXTRACTS.values():
+            added = [(c.name, c.sql_type) for c in spec.columns if c.nullable]
+            _add_missing_columns(conn, spec.staging_table, added)
+            if conn.dialect.name == "postgresql":  # a table made before an era published blanks
+                for name in sorted(blank_in_some_era(spec.name)):
+                    conn.execute(
+                        sa.text(f"ALTER TABLE {spec.staging_table} ALTER COLUMN {name} DROP NOT NULL")
+                    )
+        for table, columns in ADDED_CORE_COLUMNS.items():
+            _add_missing_columns(conn, table, columns)
 
 
 def _pg_copy(conn: Connection, table: str, frame: pd.DataFrame) -> None:
@@ -131,10 +171,20 @@ def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> None:
         return
     cols = list(frame.columns)
     stmt = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-    rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+    # rows zipped from per-column lists: the same Python values as a whole-frame astype(object) and
+    # itertuples, without building an object frame first
+    rows = zip(*(_python_values(frame[c]) for c in cols), strict=True)
     cur = _driver(conn).cursor()
     cur.executemany(stmt, rows)
     cur.close()
+
+
+def _python_values(column: pd.Series) -> list[Any]:
+    """A column as Python values (int, float, str, Timestamp), None where it is missing."""
+    values = column.tolist()
+    for i in np.flatnonzero(column.isna().to_numpy()):
+        values[i] = None
+    return values
 
 
 def _staging_frame(extract: str, frame: pd.DataFrame, period: str, run_id: str) -> pd.DataFrame:
@@ -151,9 +201,19 @@ def _staging_frame(extract: str, frame: pd.DataFrame, period: str, run_id: str) 
     for col in spec.columns:
         values = frame[col.name]
         if col.dtype == "date":
-            values = pd.to_datetime(values).dt.strftime("%Y-%m-%d")
+            values = _iso_dates(values)
         out[col.name] = values
     return out.reset_index(drop=True)
+
+
+def _iso_dates(values: pd.Series) -> pd.Series:
+    """Dates as ISO text, None where missing; each distinct date is formatted once (an extract has a
+    handful of extract dates over millions of rows)."""
+    codes, distinct = pd.factorize(values)
+    text = pd.to_datetime(pd.Series(distinct)).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    out = np.full(len(codes), None, dtype=object)
+    out[codes >= 0] = text[codes[codes >= 0]]
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def load_period(
@@ -171,33 +231,45 @@ def load_period(
     Returns rows loaded per extract.
     """
     create_schema(engine)
-    loaded_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    loaded_at = _now()
     counts: dict[str, int] = {}
     params = {"period": period, "run_id": run_id}
-    with engine.begin() as conn:
-        run_layer(conn, "staging", params)
-        for extract, frame in frames.items():
-            bulk_insert(conn, f"stg_{extract}", _staging_frame(extract, frame, period, run_id))
-            counts[extract] = len(frame)
-        run_layer(conn, "core", params)
-        rows_per_file = _rows_per_file(frames)
-        run_query(conn, "delete_load_run", params)
-        run_query(conn, "insert_load_run", {**params, "loaded_at": loaded_at})
-        for f in files:
-            run_query(
-                conn,
-                "insert_load_file",
-                {
-                    **params,
-                    "extract": f["extract"],
-                    "file": f["file"],
-                    "source": f["source"],
-                    "sha256": f["sha256"],
-                    "bytes": f["bytes"],
-                    "row_count": rows_per_file.get(f["extract"], {}).get(Path(f["file"]).name, 0),
-                    "loaded_at": loaded_at,
-                },
-            )
+    try:
+        with engine.begin() as conn:
+            for clear in clear_staging_sql():
+                conn.execute(sa.text(clear), {"period": period})
+            for extract, frame in frames.items():
+                bulk_insert(conn, f"stg_{extract}", _staging_frame(extract, frame, period, run_id))
+                counts[extract] = len(frame)
+            run_layer(conn, "core", params)
+            rows_per_file = _rows_per_file(frames)
+            run_query(conn, "delete_load_run", params)
+            run_query(conn, "insert_load_run", {**params, "loaded_at": loaded_at})
+            run_query(conn, "mark_load_in_core", {**params, "updated_at": loaded_at})
+            for f in files:
+                run_query(
+                    conn,
+                    "insert_load_file",
+                    {
+                        **params,
+                        "extract": f["extract"],
+                        "file": f["file"],
+                        "source": f["source"],
+                        "sha256": f["sha256"],
+                        "bytes": f["bytes"],
+                        "row_count": rows_per_file.get(f["extract"], {}).get(Path(f["file"]).name, 0),
+                        "loaded_at": loaded_at,
+                    },
+                )
+    # a constraint validation does not know (a rule is missing); bulk_insert's raw cursor raises the
+    # driver's own IntegrityError, SQLAlchemy's statements its wrapper
+    except (sa.exc.IntegrityError, engine.dialect.loaded_dbapi.IntegrityError) as exc:
+        orig = getattr(exc, "orig", None) or exc
+        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        raise WarehouseRefused(
+            f"rule warehouse:constraint: the warehouse refused the {period} load ({first[:300]}); nothing was"
+            " loaded and the previous load of the period is unchanged"
+        ) from exc
     return counts
 
 
@@ -239,20 +311,21 @@ def read_compute_inputs(engine: Engine, period: str) -> dict[str, pd.DataFrame]:
     """The period's core tables in canonical shape, one frame per extract that has rows."""
     frames: dict[str, pd.DataFrame] = {}
     with engine.connect() as conn:
-        for path in layer_files("compute", engine.dialect.name):
-            extract = path.name.split(".")[0]
-            (stmt,) = statements(path)
+        for spec in EXTRACTS.values():
+            if not spec.engine_input:
+                continue
+            # an extract with a core table reads it through include/sql/compute; others read staging
+            path = sql_file(f"compute/{spec.name}.sql", engine.dialect.name)
+            (stmt,) = statements(path) if path.exists() else (spec.compute_sql(),)
             frame = fetch_frame(conn, stmt, {"period": period})
             if frame.empty:
                 continue
-            for col in EXTRACTS[extract].columns:
-                if col.dtype == "date":
-                    frame[col.name] = pd.to_datetime(frame[col.name])
-                elif col.dtype in ("int", "pence"):
-                    frame[col.name] = frame[col.name].astype("int64")
-                elif col.dtype == "float":
-                    frame[col.name] = frame[col.name].astype("float64")
-            frames[extract] = frame
+            for name, dtype in spec.read_dtypes().items():
+                if dtype.startswith("datetime"):
+                    frame[name] = pd.to_datetime(frame[name])
+                elif dtype != "str":
+                    frame[name] = frame[name].astype(pd.api.types.pandas_dtype(dtype))
+            frames[spec.name] = frame
     return frames
 
 
@@ -364,6 +437,9 @@ def record_publication(
     output_dir: str | None,
     manifest_sha256: str | None,
 ) -> None:
+    """Record the run's publication (published, unchanged or failed) and, in the same transaction,
+    what became of its load."""
+    now = _now()
     params = {
         "period": period,
         "run_id": run_id,
@@ -372,10 +448,59 @@ def record_publication(
         "selected_variant": selected_variant,
         "output_dir": output_dir,
         "manifest_sha256": manifest_sha256,
-        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "published_at": now,
     }
+    load = {"published": "published", "unchanged": "unchanged"}.get(status)
     with engine.begin() as conn:
         run_query(conn, "upsert_publication", params)
+        if load is not None:
+            run_query(conn, "mark_load_published", {**params, "load_status": load, "updated_at": now})
+        else:
+            run_query(
+                conn,
+                "mark_load_not_published",
+                {**params, "failed_stage": "publish", "detail": "publication failed", "updated_at": now},
+            )
+
+
+def mark_load_not_published(engine: Engine, *, period: str, run_id: str, stage: str, detail: str) -> None:
+    """Record that the run's load was not published: ``stage`` failed after it, with ``detail``."""
+    params = {
+        "period": period,
+        "run_id": run_id,
+        "failed_stage": stage,
+        "detail": detail[:_DETAIL_CHARS],
+        "updated_at": _now(),
+    }
+    with engine.begin() as conn:
+        run_query(conn, "mark_load_not_published", params)
+
+
+def core_load(engine: Engine, period: str) -> dict[str, Any] | None:
+    """The load the period's core tables hold: run_id, status (loaded, not_published, published,
+    unchanged), failed_stage, detail, loaded_at, and published_run_id (the run whose load the latest
+    publication of the period used). None when the period was never loaded."""
+    create_schema(engine)
+    with engine.connect() as conn:
+        (stmt,) = statements(query_file("core_load", conn.dialect.name))
+        row = conn.execute(sa.text(stmt), {"period": period}).mappings().fetchone()
+        return dict(row) if row is not None else None
+
+
+def publication_inputs(engine: Engine, period: str) -> pd.DataFrame:
+    """``marts/030_publication_inputs.sql``: every publication of the period, the load it used and
+    that load's input files."""
+    create_schema(engine)
+    with engine.connect() as conn:
+        (stmt,) = statements(sql_file("marts/030_publication_inputs.sql", conn.dialect.name))
+        return pd.read_sql_query(sa.text(stmt), conn, params={"period": period})
+
+
+def core_practice_lists(engine: Engine, period: str) -> pd.DataFrame:
+    """Registered list per practice (practice_code, registered_patients) in the period's core tables."""
+    with engine.connect() as conn:
+        (stmt,) = statements(query_file("read_core_practice_lists", conn.dialect.name))
+        return pd.read_sql_query(sa.text(stmt), conn, params={"period": period})
 
 
 def previous_list_sizes(

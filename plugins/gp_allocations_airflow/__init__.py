@@ -62,8 +62,11 @@ def airflow_settings() -> Settings:
     return resolve_settings(variable_or_none, warehouse=_warehouse_url())
 
 
-def run_context_from_airflow(params: dict, run_id: str, run_after) -> RunContext:
-    """The run's context, resolved once (``prepare``): Params, then Airflow settings, then env defaults."""
+def run_context_from_airflow(
+    params: dict, run_id: str, run_after, triggered_by: str | None = None
+) -> RunContext:
+    """The run's context, resolved once (``prepare``): Params, then Airflow settings, then env defaults.
+    ``triggered_by``: the user who triggered the run (who an override of a plausibility gate is by)."""
     period = (params.get("period") or "").strip()
     return RunContext.prepare(
         run_id=run_id,
@@ -73,6 +76,8 @@ def run_context_from_airflow(params: dict, run_id: str, run_after) -> RunContext
         price_per_weighted_patient=params.get("price_per_weighted_patient"),
         extracts=params.get("extracts") or None,
         settings=airflow_settings(),
+        override_reason=params.get("override_reason") or None,
+        override_by=triggered_by or "Airflow (no triggering user: a scheduled run)",
     )
 
 
@@ -219,9 +224,15 @@ class FailureAlert(_BaseNotifier):  # type: ignore[misc,valid-type]
     Never raises: a broken mail server must not hide the task's own failure in the log.
     """
 
+    template_fields = ()
+
     def __init__(self, to: list[str] | None = None):
         super().__init__()
         self.to = list(to) if to else None
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        """Nothing is templated; skipping the render also spares a run-level callback in ``dag.test()``,
+        which hands the notifier a serialised DAG without a template environment."""
 
     def notify(self, context) -> None:
         if context.get("reason") == "task_failure" and not context.get("ti"):
@@ -251,7 +262,8 @@ async def deadline_missed(context: dict | None = None, to: list[str] | None = No
     )
     body = (
         f"{subject}\n\nThe nightly run has passed its deadline and is still running or queued. "
-        "Check the grid view before finance teams start the working day."
+        "Check the grid view before finance teams start the working day (a run waiting at sign_off is "
+        "waiting for its approver, not stuck)."
     )
     recipients = to or await asyncio.to_thread(alert_recipients)
     await asyncio.to_thread(send_alert, subject, body, recipients)

@@ -8,9 +8,8 @@ engineer can read in one line.
 - Anything else is a bug: Airflow logs its traceback as usual.
 - Extracts older than a run whose period comes from the run date (nobody chose it) are "not yet
   available": the task is skipped with that reason, the rest of the run is skipped, nothing fails.
-  Only for the first ``NOT_YET_AVAILABLE_DAYS`` of the quarter: NHS England publishes a quarter's
-  extracts within weeks, so later than that the old files mean something is wrong (a late
-  publication, a source that is not updated) and the run fails, which alerts.
+  Only for the first ``NOT_YET_AVAILABLE_DAYS`` of the quarter (``period_rules``, shared with the
+  CLI): later than that the old files mean something is wrong and the run fails, which alerts.
 
 Imported by task code only, never at DAG parse time.
 """
@@ -21,20 +20,25 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import re
 from collections.abc import Iterator
 
 from gp_allocations.errors import InputError, PeriodMismatch, PipelineError, ValidationFailed
-from gp_allocations.periods import Period
+from gp_allocations.period_rules import (  # noqa: F401  (re-exported: the outcome's rules live there)
+    NOT_YET_AVAILABLE_DAYS,
+    not_yet_available,
+    unchosen_period_outcome,
+)
 
 log = logging.getLogger("gp_allocations")
-
-#: Days into a quarter during which old extracts are "not yet available" rather than an error.
-NOT_YET_AVAILABLE_DAYS = 45
 
 #: Loggers that write hundreds of INFO lines a run (GX registers its public API at import time and
 #: logs every function it skips) and say nothing a data engineer acts on. Warnings still come through.
 NOISY_LOGGERS = ("great_expectations", "py.warnings.great_expectations", "tzlocal", "matplotlib")
+#: ``PYTHONWARNINGS`` for the processes that run tasks (the Celery worker; the scheduler with the
+#: LocalExecutor): Airflow 3.3.2 reads the plugins folder's ``.airflowignore`` with a pathspec class
+#: that pathspec 1.x deprecates, before any task code runs, so only the interpreter's own filter keeps
+#: that line out of every task log.
+TASK_PYTHONWARNINGS = "ignore:GitWildMatchPattern:DeprecationWarning"
 
 
 def quiet_third_party_logs() -> None:
@@ -71,42 +75,6 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _period_end(text: str) -> dt.date | None:
-    """Last day an extract's period covers: a quarter (2025-26-Q2), a financial year (2025/26 or
-    2025-26) or a date (the extract's as-at date). None if unreadable."""
-    text = (text or "").strip()
-    with contextlib.suppress(ValueError):
-        return Period.parse(text).end_date
-    year = re.fullmatch(r"(\d{4})\s*[-/]\s*(\d{2})", text)
-    if year and (int(year[1]) + 1) % 100 == int(year[2]):
-        return dt.date(int(year[1]) + 1, 3, 31)
-    with contextlib.suppress(ValueError):
-        return dt.date.fromisoformat(text[:10])
-    return None
-
-
-def not_yet_available(exc: PeriodMismatch, run_period: str) -> bool:
-    """True when the extract found is entirely before the run's period: the new one is not out yet."""
-    found_end = _period_end(str(exc.found_period))
-    return found_end is not None and found_end < Period.parse(run_period).start_date
-
-
-def not_yet_available_message(exc: PeriodMismatch) -> str:
-    return (
-        f"extracts for {exc.run_period} are not yet available: {exc.extract} is still for "
-        f"{exc.found_period}. Nothing was loaded or published; the next nightly run tries again "
-        "(trigger with a period to run an earlier quarter)"
-    )
-
-
-def overdue_message(exc: PeriodMismatch, days: int) -> str:
-    return (
-        f"extracts for {exc.run_period} are still not available {days} days into the quarter "
-        f"(more than {NOT_YET_AVAILABLE_DAYS}): {exc.extract} is still for {exc.found_period}. "
-        "Check the source is updated, or whether the publication is late"
-    )
-
-
 @contextlib.contextmanager
 def stage_outcome(run_period: str, *, period_chosen: bool, run_date: dt.date | None = None) -> Iterator[None]:
     """Turn the stage's expected failures into the task outcomes described in this module's doc.
@@ -117,15 +85,12 @@ def stage_outcome(run_period: str, *, period_chosen: bool, run_date: dt.date | N
     try:
         yield
     except PeriodMismatch as exc:
-        if not period_chosen and not_yet_available(exc, run_period):
-            days = ((run_date or dt.date.today()) - Period.parse(run_period).start_date).days
-            if days <= NOT_YET_AVAILABLE_DAYS:
-                from airflow.sdk.exceptions import AirflowSkipException
+        message = None if period_chosen else unchosen_period_outcome(exc, run_date or dt.date.today())
+        if message is not None:
+            from airflow.sdk.exceptions import AirflowSkipException
 
-                message = not_yet_available_message(exc)
-                log.warning("%s", message)
-                raise AirflowSkipException(message) from None
-            log.error("%s", overdue_message(exc, days))
+            log.warning("%s", message)
+            raise AirflowSkipException(message) from None
         log.error("%s", one_line(exc))
         raise DataError(exc) from None
     except (InputError, ValidationFailed) as exc:

@@ -19,6 +19,8 @@
     running: "running",
     failed: "failed",
     "not published": "upstream_failed",
+    "awaiting sign-off": "deferred",
+    rejected: "skipped",
   };
 
   function base() {
@@ -60,6 +62,9 @@
     return isNaN(d) ? iso : d.toISOString().replace("T", " ").slice(0, 16) + " UTC";
   }
 
+  // an outcome's detail ("new version published") as the start of a sentence
+  function sentence(text) { return text ? text.charAt(0).toUpperCase() + text.slice(1) : ""; }
+
   function subIcbNames(subs) {
     if (!subs.length) return h(UI.Text, { as: "span", color: "fg.muted" }, "none");
     var shown = subs.slice(0, 3).map(function (s) { return s.code + " " + s.name; }).join("; ");
@@ -100,20 +105,23 @@
     return h(UI.VStack, { align: "stretch", gap: 4 },
       h(UI.HStack, { gap: 3 }, h(UI.Heading, { size: "md" }, "Run " + r.run_id), h(Status, { outcome: r.outcome }),
         r.latest ? h(UI.Badge, { colorPalette: "blue" }, "latest") : null),
-      h(UI.Text, null, "Period " + (r.period || "?") + ". " + r.outcome.detail + ". Validation " + r.validation.status +
+      h(UI.Text, null, "Period " + (r.period || "?") + ". " + sentence(r.outcome.detail) + ". Validation " + r.validation.status +
         " (" + r.validation.errors + " errors, " + r.validation.warnings + " warnings)."),
       h(UI.HStack, { gap: 4 },
         h(A, { href: r.links.validation_report, target: "_blank", none: "No validation report for this run." }, "Validation report (Great Expectations Data Docs)"),
         r.links.manifest ? h(A, { href: r.links.manifest, target: "_blank" }, "manifest.json") : null,
         h(UI.Link, { href: base() + "/" + r.links.run, color: "fg.info" }, "Airflow run"),
         h(UI.Link, { href: "?", color: "fg.info" }, "All runs")),
+      r.staged && r.sub_icbs.length
+        ? h(UI.Text, { fontWeight: "bold", "data-testid": "gp-staged" }, "Staged workbooks: not published, latest is unchanged")
+        : null,
       r.sub_icbs.length
         ? h(UI.Table.Root, { size: "sm", striped: true, "data-testid": "gp-sub-icbs" },
             h(UI.Table.Header, null, h(UI.Table.Row, null, h(Head, null, "Sub-ICB code"), h(Head, null, "Sub-ICB location"),
-              h(Head, null, "Practices"), h(Head, null, "Workbook"))),
+              h(Head, null, "Practices"), h(Head, null, "Workbook"), h(Head, null, "Practice statements"))),
             h(UI.Table.Body, null, r.sub_icbs.map(function (s) {
               return h(UI.Table.Row, { key: s.code }, h(Cell, null, s.code), h(Cell, null, s.name), h(Cell, null, s.rows),
-                h(Cell, null, h(A, { href: s.url }, s.file)));
+                h(Cell, null, h(A, { href: s.url }, s.file)), h(Cell, null, h(A, { href: s.statements_url }, s.statements)));
             })))
         : h(UI.Text, { color: "fg.muted" }, "Nothing published by this run."));
   }

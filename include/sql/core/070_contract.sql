@@ -1,11 +1,13 @@
 INSERT INTO core_contract (
     period, practice_code, practice_name, region_code, region_name, sub_icb_code, sub_icb_name,
     pcn_code, pcn_name, practice_postcode, contract_type, dispensing_practice, practice_rurality,
-    registered_patients, weighted_patients, global_sum_pence, mpig_pence, qof_pence, total_payments_pence
+    registered_patients, weighted_patients, global_sum_pence, mpig_pence, qof_pence, total_payments_pence,
+    seniority_pence
 )
 SELECT
     period, practice_code, practice_name, region_code, region_name, sub_icb_code, sub_icb_name,
     pcn_code, pcn_name, practice_postcode, contract_type, dispensing_practice, practice_rurality,
-    registered_patients, weighted_patients, global_sum_pence, mpig_pence, qof_pence, total_payments_pence
+    registered_patients, weighted_patients, global_sum_pence, mpig_pence, qof_pence, total_payments_pence,
+    seniority_pence
 FROM stg_contracts
 WHERE period = :period;

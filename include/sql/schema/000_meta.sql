@@ -34,3 +34,21 @@ CREATE TABLE IF NOT EXISTS quarantine_rows (
     message TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_quarantine_rows_run ON quarantine_rows (period, run_id);
+
+-- What became of each run's load of a period, so the warehouse never passes an unpublished load off
+-- as the published one (the core tables hold one load per period: the latest).
+--   loaded         in the core tables, not published (yet): a run stopped or killed after load stays so
+--   not_published  compute or publish failed after the load (failed_stage and detail say where and why)
+--   published      the run published a new version from this load
+--   unchanged      the run's figures equal the latest published version: no new version, no new files
+-- in_core = 1 marks the one load of the period that the core tables hold now.
+CREATE TABLE IF NOT EXISTS load_status (
+    period TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('loaded', 'not_published', 'published', 'unchanged')),
+    in_core INTEGER NOT NULL CHECK (in_core IN (0, 1)),
+    failed_stage TEXT,
+    detail TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (period, run_id)
+);

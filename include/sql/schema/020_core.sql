@@ -83,6 +83,7 @@ CREATE TABLE IF NOT EXISTS core_contract (
     mpig_pence BIGINT NOT NULL,
     qof_pence BIGINT NOT NULL,
     total_payments_pence BIGINT NOT NULL,
+    seniority_pence BIGINT,
     PRIMARY KEY (period, practice_code)
 );
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gp_allocations.hierarchy import one_row_per
+
 from .weighted_list import Component, neutral, positions
 
 LSOA_CLASSES: tuple[str, ...] = ("scored", "english_not_in_deprivation_file", "welsh", "unknown_code")
@@ -60,7 +62,7 @@ def practice_scores(
     health_multiplier (patient-weighted mean of ``elasticity ^ health score``), lsoa_patients,
     scored_patients; coverage with lsoa_class, rows, patients, practices, lsoa_codes; notes).
     """
-    dep = deprivation_lsoa.drop_duplicates("lsoa_code").set_index("lsoa_code")
+    dep = one_row_per(deprivation_lsoa, "lsoa_code", "deprivation_lsoa")
     pos = positions(capitation_lsoa["practice_code"], practices)
     inside = pos >= 0
     rows = capitation_lsoa[inside]

@@ -20,6 +20,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pandas as pd
 
+from gp_allocations.hierarchy import one_row_per
+
 from .weighted_list import positions
 
 PREVALENCE_ADJUSTED = "prevalence_adjusted"
@@ -62,7 +64,7 @@ def prevalence_adjusted(
 
     # groups: one id per group code seen in the prevalence file
     group_index = pd.Index(pd.unique(prevalence["group_code"]))
-    ind = indicators.drop_duplicates("indicator_code").set_index("indicator_code")
+    ind = one_row_per(indicators, "indicator_code", "qof_indicators")
     i_codes, i_uniques = pd.factorize(ach["indicator_code"])
     mapped_u = ind.index.get_indexer(i_uniques) >= 0
     group_u = group_index.get_indexer(pd.Index(ind["group_code"].reindex(i_uniques)))

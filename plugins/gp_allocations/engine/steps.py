@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from gp_allocations.errors import InputError
+from gp_allocations.fair_shares import NeedWeights, need_weights
+from gp_allocations.hierarchy import one_row_per
 from gp_allocations.money import apportion
 from gp_allocations.variants import (
     OUT_OF_HOURS,
@@ -117,10 +119,12 @@ def parameters(
 
 @dataclass(frozen=True)
 class PracticeList:
-    """Registered patients per practice (sorted by code) and the age-sex component."""
+    """Registered patients per practice (sorted by code), by published 5-year band, and the age-sex
+    component."""
 
     registered: pd.Series
     age_sex: wl.Component
+    by_age_band: pd.DataFrame  # one column per published band (both sexes), integer patients
 
     @property
     def practices(self) -> pd.Index:
@@ -129,7 +133,9 @@ class PracticeList:
 
 def practice_list(inputs: EngineInputs, params: ParameterSet) -> PracticeList:
     base, age_comp = wl.age_sex(inputs.frames["capitation_age_sex"], params)
-    return PracticeList(base["registered_patients"].astype("int64"), age_comp)
+    bands = base[[c for c in base.columns if c.startswith(wl.BAND_PREFIX)]]
+    bands.columns = [c.removeprefix(wl.BAND_PREFIX) for c in bands.columns]
+    return PracticeList(base["registered_patients"].astype("int64"), age_comp, bands)
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,7 @@ class Identity:
 
 
 def identity(practice_map: pd.DataFrame, practices: pd.Index) -> Identity:
-    pm = practice_map.drop_duplicates("practice_code").set_index("practice_code")
+    pm = one_row_per(practice_map, "practice_code", "practice_map")
     missing = practices.difference(pm.index)
     if len(missing):
         raise InputError(
@@ -289,7 +295,7 @@ class Paid:
 
 
 def paid(contracts: pd.DataFrame, practices: pd.Index) -> Paid:
-    c = contracts.drop_duplicates("practice_code").set_index("practice_code")
+    c = one_row_per(contracts, "practice_code", "contracts")
     out = pd.DataFrame(index=practices)
     out["contract_type"] = c["contract_type"].reindex(practices).fillna("Unknown").astype(str)
     for src, dst in (
@@ -298,12 +304,21 @@ def paid(contracts: pd.DataFrame, practices: pd.Index) -> Paid:
         ("qof_pence", "paid_qof_pence"),
     ):
         out[dst] = pd.to_numeric(c[src], errors="coerce").reindex(practices).fillna(0).round().astype("int64")
+    notes = []
+    # Seniority is published by every era; a file without the column cannot support its recycling
+    seniority = c["seniority_pence"] if "seniority_pence" in c.columns else None
+    if seniority is not None and seniority.notna().any():
+        out["paid_seniority_pence"] = seniority.reindex(practices).fillna(0).astype("int64")
+        blank = int(seniority.isna().sum())
+        if blank:
+            notes.append(f"contracts: {blank} practices have a blank Seniority payment, read as none paid")
+    else:
+        notes.append("contracts: the extract has no Seniority column: seniority cannot be recycled")
     for src, dst in (
         ("registered_patients", "paid_registered_patients"),
         ("weighted_patients", "paid_weighted_patients"),
     ):
         out[dst] = pd.to_numeric(c[src], errors="coerce").reindex(practices).fillna(0.0).astype(float)
-    notes = []
     missing = practices.difference(c.index)
     if len(missing):
         notes.append(
@@ -314,19 +329,32 @@ def paid(contracts: pd.DataFrame, practices: pd.Index) -> Paid:
     if len(extra):
         notes.append(
             f"contracts: {len(extra)} practices in the contracts extract are not in the age-sex list "
-            "(their MPIG is not recycled)"
+            "(their MPIG and seniority are not recycled)"
         )
     return Paid(out, notes)
 
 
+def need(inputs: EngineInputs, ident: Identity, plist: PracticeList) -> NeedWeights | None:
+    """NHS England's weighted populations on the run's practices, when the extract was supplied."""
+    nhse = inputs.get("nhse_weighted_populations")
+    if nhse is None:
+        return None
+    run = ident.frame.assign(registered_patients=plist.registered).rename_axis("practice_code").reset_index()
+    return need_weights(nhse, run)
+
+
 @dataclass(frozen=True)
 class VariantResult:
-    """One computed variant: normalised weighted list per practice, its envelope and factor."""
+    """One computed variant: normalised weighted list per practice, its envelope and factor, and the
+    components its formula multiplies (the factor scales their product to the registered list)."""
 
     name: str
     weighted: pd.Series
     envelope: Envelope
     normalisation_factor: float
+    components: tuple[str, ...] = ()
+    #: lines paid per practice as declared (e.g. an amount per head), not shared by the weighted list
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -348,23 +376,44 @@ def variants(vi: VariantInputs) -> Variants:
                 raise Unavailable(reason)
             w = variant.weighted_list(inputs).astype(float)
             envelope = variant.envelope(inputs)
+            fixed = _fixed_lines(variant.fixed(inputs) if variant.fixed else {}, vi.registered.index)
+            envelope = Envelope((*envelope.lines, *((k, int(v.sum())) for k, v in fixed.items())))
         except Unavailable as exc:
             notes.append(f"{variant.name} not computed: {exc}")
             continue
+        formula = variant.components(vi.formula)
         raw = vi.registered.astype(float)
-        for c in variant.components(vi.formula):
+        for c in formula:
             raw = raw * vi.indices[c]
         factor = float(vi.registered.sum()) / float(raw.sum())
         weighted[variant.name] = w
-        computed[variant.name] = VariantResult(variant.name, w, envelope, factor)
+        computed[variant.name] = VariantResult(variant.name, w, envelope, factor, tuple(formula), fixed)
     return Variants(computed, notes)
 
 
+def _fixed_lines(lines: dict[str, pd.Series], practices: pd.Index) -> dict[str, np.ndarray]:
+    """A declaration's per-practice lines as whole pennies on the practice index (0 where absent)."""
+    out = {}
+    for line, pence in lines.items():
+        values = pence.reindex(practices).fillna(0)
+        if not (values == values.round()).all():
+            raise ValueError(f"fixed line {line!r} is not whole pennies")
+        out[line] = values.astype("int64").to_numpy()
+    return out
+
+
 def variant_inputs(
-    plist: PracticeList, comps: Components, dep: Deprivation, parms: Parameters, paid_: Paid | None
+    plist: PracticeList,
+    comps: Components,
+    dep: Deprivation,
+    parms: Parameters,
+    paid_: Paid | None,
+    need: NeedWeights | None = None,
 ) -> VariantInputs:
     return VariantInputs(
+        need=need,
         registered=plist.registered,
+        by_age_band=plist.by_age_band,
         indices=comps.indices,
         formula=comps.formula,
         params=parms.params,
@@ -386,15 +435,19 @@ def pennies(result: VariantResult, practices: pd.Index) -> pd.DataFrame:
     The payable capitation is the net envelope split by the largest-remainder method (so practices add
     up to it exactly); each envelope line but the out-of-hours deduction is split the same way, and the
     deduction line is the difference, so every line adds up to its national amount and a practice's
-    lines add up to its payable capitation, both to the penny.
+    lines add up to its payable capitation, both to the penny. A fixed line (``Variant.fixed``: an
+    amount per practice, e.g. per head of an age group) is paid as declared and is not shared.
     """
     w = result.weighted.to_numpy()
-    payable = apportion(result.envelope.net, w)
+    fixed = result.fixed
+    shared_net = result.envelope.net - sum(int(v.sum()) for v in fixed.values())
+    payable = apportion(shared_net, w)
     lines: dict[str, np.ndarray] = {}
     for line, amount in result.envelope.lines:
-        if line != OUT_OF_HOURS:
+        if line != OUT_OF_HOURS and line not in fixed:
             lines[line] = _apportion_signed(amount, w)
     lines[OUT_OF_HOURS] = payable - sum(lines.values(), np.zeros(len(w), dtype=np.int64))
+    lines.update(fixed)  # paid as declared, practice by practice
     frames = [
         pd.DataFrame({"practice_code": practices, "variant": result.name, "line": line, "pence": values})
         for line, values in lines.items()

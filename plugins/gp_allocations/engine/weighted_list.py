@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 
 from gp_allocations.errors import InputError
+from gp_allocations.hierarchy import one_row_per
 
 from .parameters import ParameterSet
 
 #: Published 5-year bands -> Carr-Hill bands. 85_89, 90_94 and the top-coded 95+ all count as 85+
 #: (the HF dashboard's `AGE > 85` bug drops age 85 exactly; this mapping does not).
+BAND_PREFIX = "patients_"
 BAND_MAP: dict[str, str] = {
     "0_4": "0-4",
     "5_9": "5-14",
@@ -120,6 +122,12 @@ def age_sex(capitation: pd.DataFrame, params: ParameterSet) -> tuple[pd.DataFram
     national = grouped["weighted"].sum() / grouped["patients"].sum()
     raw = (grouped["weighted"] / grouped["patients"].where(grouped["patients"] > 0)).fillna(national)
     out["age_sex_raw"] = raw
+    # patients per published 5-year band (both sexes), for scenarios paid per head of an age group
+    bands = df.pivot_table(index="practice_code", columns="age_band", values="patients", aggfunc="sum")
+    for band in BAND_MAP:
+        out[f"{BAND_PREFIX}{band}"] = (
+            bands[band].reindex(out.index).fillna(0).astype("int64") if band in bands else 0
+        )
     index = raw / national
     return out, Component(
         "age_sex", index, "applied", "age-sex workload weights by Carr-Hill band, relative to England"
@@ -146,7 +154,7 @@ def additional_needs(
         missing = "additional_needs" if needs is None else "capitation_lsoa"
         return neutral("additional_needs", practices, f"no {missing} extract given: neutral 1.0"), []
     coef = params.additional_needs
-    area = needs.drop_duplicates("lsoa_code").set_index("lsoa_code")
+    area = one_row_per(needs, "lsoa_code", "additional_needs")
     value = (
         coef["constant"]
         + coef["slli"] * area["slli"].astype(float)

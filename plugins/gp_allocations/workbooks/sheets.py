@@ -1,4 +1,4 @@
-"""Sheet definitions: a name, the one-line entry for the Cover's contents, when it applies, and a writer.
+"""Sheet definitions: a name, the one-line entry on the Contents sheet, when it applies, and a writer.
 
 Writers lay out views of the ledger (``gp_allocations.views``) with declared columns (``columns``); they
 do no arithmetic. A total row's stored values are the aggregates of the book's scope.
@@ -6,21 +6,22 @@ do no arithmetic. A total row's stored values are the aggregates of the book's s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from gp_allocations import views
 from gp_allocations.ledger import Allocation
+from gp_allocations.periods import Period
 from gp_allocations.variants import DEFAULT_VARIANT, label
 
 from . import columns as C
-from .prose import WARNING_COLUMNS, RunInfo, notes
-from .xlsx import HEADER_ROW, MISSING, Col, Styles, bar_chart, chart_anchor_row, write_table
+from .prose import WARNING_COLUMNS, RunInfo, notes, plain, quarantine_text
+from .xlsx import HEADER_ROW, MISSING, ROW, Col, Styles, bar_chart, insert_chart, wrapped_lines, write_table
 
 
 @dataclass
@@ -34,9 +35,14 @@ class Book:
     sub_icb: str | None
     practices: pd.DataFrame = field(init=False)
     scope_totals: dict[str, Any] = field(init=False)
+    traces: dict[str, views.Trace] = field(init=False)
+    #: the numbered notes (Notes sheet) and the sheets each qualifies
+    notes: pd.DataFrame = field(init=False)
 
     def __post_init__(self) -> None:
-        self.practices = views.practice_table(self.allocation, self.sub_icb)
+        self.notes = notes(self.allocation, self.run, self.sub_icb)
+        self.practices = views.traced_practice_table(self.allocation, self.sub_icb)
+        self.traces = views.traces(self.allocation)
         grouping, code = ("sub_icb", self.sub_icb) if self.sub_icb else ("england", None)
         table = views.summary_table(self.allocation, grouping, facts=_ADDITIVE_FACTS)
         row = table[table["code"] == code] if code else table
@@ -55,6 +61,9 @@ class Book:
     @property
     def variants(self) -> list[str]:
         return self.allocation.variants
+
+    def practice_cols(self) -> list[Col]:
+        return C.practice_cols(self.variants, national=self.national, paid=self.has_paid, traces=self.traces)
 
     @property
     def has_paid(self) -> bool:
@@ -125,11 +134,10 @@ def summary(book: Book, sheet: Sheet) -> None:
             val_cols=series,
             first=w.first_data_row,
             last=w.last_data_row,
-            y_title="£ change per year",
+            y_title="£ change, annual amounts",
         )
     else:
-        pcols = C.practice_cols(book.variants, national=False, paid=book.has_paid)
-        headers = [c.header for c in pcols]
+        headers = [c.header for c in book.practice_cols()]
         series = [(headers.index(C.change_header(v)), f"{label(v)} minus global sum") for v in others]
         first = HEADER_ROW + 1
         chart = bar_chart(
@@ -140,10 +148,17 @@ def summary(book: Book, sheet: Sheet) -> None:
             val_cols=series,
             first=first,
             last=first + len(book.practices) - 1,
-            y_title="£ change per year",
+            y_title="£ change, annual amounts",
         )
         chart.set_x_axis({"name": "Practice code", "num_font": {"rotation": -45}, "label_position": "low"})
-    ws.insert_chart(chart_anchor_row(ws), 0, chart)
+    by = "NHS England region" if book.national else "practice"
+    where = "the table above" if book.national else "the Practices sheet's change columns"
+    insert_chart(
+        ws,
+        chart,
+        alt_text=f"Column chart of the change in annual capitation against the global sum by {by}, one "
+        f"series per formula variant ({', '.join(label(v) for v in others)}). The figures are in {where}.",
+    )
 
 
 def levels(level: str, noun: str) -> Callable[[Book, Sheet], None]:
@@ -165,6 +180,31 @@ def levels(level: str, noun: str) -> Callable[[Book, Sheet], None]:
         )
 
     return write
+
+
+def icb_view(book: Book, sheet: Sheet) -> None:
+    """The sub-ICB location beside its sister sub-ICB locations, totalled to their ICB."""
+    a = book.allocation
+    icb = str(a.practices.loc[a.practices["sub_icb_code"] == book.sub_icb, "icb_code"].iloc[0])
+    table = views.summary_table(a, "sub_icb", facts=("icb_code",))
+    table = table[table["icb_code"].astype(str) == icb].reset_index(drop=True)
+    icb_row = views.summary_table(a, "icb")
+    icb_row = icb_row[icb_row["code"].astype(str) == icb]
+    totals = {str(k): v for k, v in icb_row.iloc[0].to_dict().items()}
+    write_table(
+        book.wb,
+        book.wb.add_worksheet(sheet.name),
+        book.st,
+        title=f"ICB: {totals['name']} ({icb})",
+        note=f"Every sub-ICB location of the ICB, this one ({book.sub_icb}) among them; the total row is "
+        "the ICB's. Money in pounds, annual; change is against the global sum.",
+        df=table,
+        cols=C.summary_cols(C.LEVEL_KEYS["sub_icb"][:2], book.variants),
+        name="ICB_table",
+        freeze_cols=2,
+        total_label=f"Total: {icb}",
+        totals=totals,
+    )
 
 
 def contract_types(book: Book, sheet: Sheet) -> None:
@@ -196,8 +236,8 @@ def quintiles(book: Book, sheet: Sheet) -> None:
         ws,
         book.st,
         title=f"Capitation per patient by deprivation quintile: {scope}",
-        note="How each variant moves capitation between the most and least deprived fifths of patients "
-        f"(quintiles of registered population, 1 = most deprived). {MISSING} = no practice in that quintile.",
+        note="Each variant's capitation across fifths of patients by deprivation (1 = most deprived). "
+        f"{MISSING} = no practice in that quintile.",
         df=table,
         cols=cols,
         name="Equity_table" if book.national else "Deprivation_table",
@@ -217,44 +257,103 @@ def quintiles(book: Book, sheet: Sheet) -> None:
         val_cols=per_reg,
         first=w.first_data_row,
         last=w.first_data_row + 4,
-        y_title="£ per registered patient",
+        y_title="£ per registered patient, annual",
         from_zero=True,
     )
     chart.set_x_axis({"name": C.QUINTILE_HEADER})
-    ws.insert_chart(chart_anchor_row(ws), 0, chart)
+    insert_chart(
+        ws,
+        chart,
+        alt_text="Column chart of annual capitation per registered patient by deprivation quintile (1 = most "
+        f"deprived), one series per formula variant ({', '.join(name for _, name in per_reg)}). The figures "
+        "are in the table above.",
+    )
 
 
 def practices(book: Book, sheet: Sheet) -> None:
     ws = book.wb.add_worksheet(sheet.name)
-    scope = "England" if book.national else f"{book.scope_totals['name']} ({book.sub_icb})"
+    # the code in the title, the name in the note: the title's ten note markers then fit the first page
+    scope = "England" if book.national else str(book.sub_icb)
+    rows = "One row per practice" if book.national else f"{book.scope_totals['name']}: one row per practice"
     write_table(
         book.wb,
         ws,
         book.st,
         title=f"Practices: {scope}",
-        note="One row per practice. Money in pounds; indices against the national average (1.0). "
+        note=f"{rows}. Money in pounds; indices against the national average (1.0). "
         f"{MISSING} = not available.",
         df=book.practices,
-        cols=C.practice_cols(book.variants, national=book.national, paid=book.has_paid),
+        cols=book.practice_cols(),
         name="Practices_table",
         freeze_cols=2,
         totals=book.scope_totals,
     )
 
 
-def parameters(book: Book, sheet: Sheet) -> None:
+def payments(book: Book, sheet: Sheet) -> None:
+    """The quarter's payable capitation and its month-by-month schedule, for the selected variant."""
     a = book.allocation
-    df = a.parameters.assign(value=a.parameters["value"].map(lambda x: x if x is None else str(x)))
+    v = a.selected_variant
+    period = Period.parse(a.period)
+    months = views.month_names(a.period)
+    if book.national:
+        df = views.summary_table(a, "sub_icb", facts=("icb_code",))
+        keys = [
+            Col("Sub-ICB code", "code", width=10),
+            Col("Sub-ICB name", "name", width=40),
+            Col("ICB code", "icb_code", width=10),
+        ]
+        annual_ref = None
+        rows = "sub-ICB location (its practices' months added up)"
+    else:
+        df = book.practices
+        keys = [
+            Col("Practice code", "practice_code", width=10),
+            Col("Practice name", "practice_name", width=30),
+            Col("PCN code", "pcn_code", width=10),
+        ]
+        headers = [c.header for c in book.practice_cols()]
+        letter = xl_col_to_name(headers.index(C.capitation_header(v)))
+        annual_ref = f"='Practices'!{letter}{ROW}"
+        rows = "practice"
+    cols = [*keys, *C.schedule_cols(v, months, views.months_of_year(a.period), period.label, annual_ref)]
     write_table(
         book.wb,
         book.wb.add_worksheet(sheet.name),
         book.st,
-        title=f"Parameters: {a.parameter_set_title}",
-        note=f"Parameter set {a.parameter_set}. Every value used by the formula, with its source.",
+        title=f"Payment schedule {period.label}: {label(v)}",
+        note=f"One row per {rows}: the quarter's months and the quarter, in pounds; a twelfth of the "
+        "annual amount a month.",
         df=df,
-        cols=[c for c in C.PARAMETER_COLS if c.key in df.columns],
+        cols=cols,
+        name="Payments_table",
+        freeze_cols=2,
+        totals=book.scope_totals,
+    )
+
+
+def parameters(book: Book, sheet: Sheet) -> None:
+    """Every value used, as numbers; the price, the out-of-hours deduction, each variant's normalisation
+    factor and recycled-line rates get defined names that the Practices sheet's formulas use."""
+    a = book.allocation
+    df = views.parameter_table(a)
+    ws = book.wb.add_worksheet(sheet.name)
+    w = write_table(
+        book.wb,
+        ws,
+        book.st,
+        title=f"Parameters: {a.parameter_set_title}",
+        note=f"{Period.parse(a.period).financial_year} values: every value used by the formula, with its "
+        "source.",
+        df=df,
+        cols=C.PARAMETER_COLS,
         name="Parameters_table",
     )
+    value_col = w.col_index["Value"]
+    for i, name in enumerate(df["name"]):
+        if isinstance(name, str) and name:
+            cell = xl_rowcol_to_cell(w.first_data_row + i, value_col, row_abs=True, col_abs=True)
+            book.wb.define_name(name, f"='{sheet.name}'!{cell}")
 
 
 def components(book: Book, sheet: Sheet) -> None:
@@ -277,9 +376,9 @@ def data_quality(book: Book, sheet: Sheet) -> None:
         if c not in df.columns:
             df[c] = None
     df = df[WARNING_COLUMNS].sort_values(["extract", "rule", "column"], kind="stable")
-    note = (
-        f"Validation {run.validation_status}. Quarantined input rows (kept out of the calculation): "
-        f"{run.quarantined_rows}. " + ("No warnings." if df.empty else "Warnings below did not stop the run.")
+    kept = quarantine_text(views.quarantine(book.allocation, run.quarantined_rows, book.sub_icb))
+    note = f"Validation {run.validation_status}. {kept} " + (
+        "No warnings." if df.empty else "Warnings below did not stop the run."
     )
     write_table(
         book.wb,
@@ -310,22 +409,48 @@ def reconciliation(book: Book, sheet: Sheet) -> None:
 
 
 def paid_vs_recomputed(book: Book, sheet: Sheet) -> None:
+    """Paid beside recomputed: the book's sub-ICB location, or every sub-ICB location with England as the
+    totals row (one table; the paid practices without a list in this run are on their own sheet)."""
     df = views.paid_reconciliation(book.allocation, book.sub_icb)
     if df is None:  # the sheet applies only when a contracts extract was given
         raise ValueError("no contracts extract: no paid reconciliation")
+    england = df[df["level"] == "england"]
+    totals = {str(k): v for k, v in england.iloc[0].to_dict().items()} if len(england) else None
     write_table(
         book.wb,
         book.wb.add_worksheet(sheet.name),
         book.st,
         title="Paid (contracts extract) against this run's recomputation",
         note="Money in pounds. Differences are recomputed minus paid. Recomputed capitation is the global "
-        "sum "
-        "variant at this run's registered lists and parameters; the paid figures are the published year's. "
-        "'not_in_run' totals paid practices this run has no registered list for.",
-        df=df,
-        cols=C.PAID_RECONCILIATION_COLS,
+        "sum variant at this run's registered lists and parameters; the paid figures are the published "
+        "year's."
+        + (
+            " The total row is England's; paid practices this run has no list for are on the next sheet."
+            if totals
+            else ""
+        ),
+        df=df[df["level"] == "sub_icb"].reset_index(drop=True),
+        cols=C.paid_reconciliation_cols(totals=totals is not None),
         name="Paid_reconciliation_table",
-        freeze_cols=3,
+        freeze_cols=2,
+        total_label="England",
+        totals=totals,
+    )
+
+
+def paid_not_in_run(book: Book, sheet: Sheet) -> None:
+    """What the contracts extract paid practices this run has no registered list for (so England's
+    published total is accounted for in full)."""
+    write_table(
+        book.wb,
+        book.wb.add_worksheet(sheet.name),
+        book.st,
+        title="Paid practices without a registered list in this run",
+        note="Closed, merged or missing from the registrations extract: paid in the published year, not "
+        "recomputed here. With the England row of Paid vs recomputed they make up everything paid.",
+        df=book.allocation.tables["paid_not_in_run"].reset_index(drop=True),
+        cols=C.PAID_NOT_IN_RUN_COLS,
+        name="Paid_not_in_run_table",
     )
 
 
@@ -388,16 +513,21 @@ def payments_equity(book: Book, sheet: Sheet) -> None:
             val_cols=series,
             first=w.first_data_row,
             last=w.first_data_row + n - 1,
-            y_title="£ per weighted patient",
+            y_title="£ per weighted patient, annual",
             from_zero=True,
         )
         chart.set_x_axis({"name": C.QUINTILE_HEADER})
-        ws.insert_chart(w.last_data_row + 3, 0, chart)
+        insert_chart(
+            ws,
+            chart,
+            alt_text="Column chart of published payments and of the Global Sum paid per weighted patient by "
+            "deprivation quintile (1 = most deprived). The figures are in the table above.",
+        )
 
 
 def notes_sheet(book: Book, sheet: Sheet) -> None:
     ws = book.wb.add_worksheet(sheet.name)
-    df = notes(book.allocation, book.run)
+    df = book.notes
     write_table(
         book.wb,
         ws,
@@ -410,9 +540,13 @@ def notes_sheet(book: Book, sheet: Sheet) -> None:
         protected=False,
     )
     # long notes wrap: give each row the height it needs (no reader fits row heights to wrapped text)
-    for i, text in enumerate(df["note"]):
-        ws.write_string(HEADER_ROW + 1 + i, 1, text, book.st.wrap)
-        ws.set_row(HEADER_ROW + 1 + i, 13 * max(1, math.ceil(len(text) / 105)))
+    text_col = [c.header for c in C.NOTE_COLS].index("Text")
+    text_width, tables_width = (float(c.width or 0) for c in C.NOTE_COLS[text_col:])
+    for i, (text, tables) in enumerate(zip(df["note"], df["qualifies"], strict=True)):
+        shown = plain(text)
+        ws.write_string(HEADER_ROW + 1 + i, text_col, shown, book.st.wrap)
+        lines = max(wrapped_lines(shown, text_width), wrapped_lines(", ".join(tables), tables_width))
+        ws.set_row(HEADER_ROW + 1 + i, 13 * lines)
 
 
 def has_table(name: str, *, national_only: bool = False) -> Callable[[Book], bool]:
@@ -433,6 +567,25 @@ IMPLIED_PRICE = _table_writer(
     "Implied price per weighted patient: Global Sum paid / weighted patients (GMS practices)",
     "From the contracts (payments) extract. Compare the median with the year's price less the out-of-hours "
     "deduction; practices without a Global Sum or weighted list are counted only.",
+)
+IMPLIED_PRICE_BY_YEAR = _table_writer(
+    "implied_price_by_year",
+    C.IMPLIED_PRICE_BY_YEAR_COLS,
+    "Implied price per weighted patient in every loaded payments year, beside the parameter file's price",
+    "GMS practices with a positive Global Sum and weighted list: total Global Sum / total weighted patients "
+    "(and the median practice), against the year's parameter price less the out-of-hours deduction. "
+    "'yes' where they disagree by more than 1%: the parameter value, or the year's payments (mid-year "
+    "price changes, MPIG and seniority reinvested in the Global Sum), needs a look. {rows} years.",
+)
+PAYMENTS_EQUITY_BY_YEAR = _table_writer(
+    "payments_equity_by_year",
+    C.PAYMENTS_EQUITY_BY_YEAR_COLS,
+    "Payments per weighted patient by practice deprivation quintile, every loaded payments year",
+    "Quintiles of registered population, 1 = most deprived fifth, by the latest IMD edition published by "
+    "the year's end; all practices, then GMS practices alone. Most of the all-practice gap in Global Sum "
+    "is contract mix: PMS practices are paid mainly through the PMS balance, not the Global Sum, and more "
+    "of them serve deprived areas; among GMS practices the Global Sum per weighted patient is nearly flat "
+    "(the formula pays by weighted patient). {rows} rows.",
 )
 IMPLIED_PRICE_OUTLIERS = _table_writer(
     "implied_price_outliers",

@@ -13,7 +13,7 @@ import pytest
 from _support import REAL, requires_real_data
 from gp_allocations.extracts import AGE_BANDS_5
 from gp_allocations.periods import Period
-from gp_allocations.sample_data import build_hierarchy, generate_samples
+from gp_allocations_samples import build_hierarchy, generate_samples
 
 requires_real = requires_real_data[1]  # the skip-when-absent mark, used with the realdata marker
 
@@ -285,6 +285,32 @@ def test_list_sizes_are_plausible(sample):
     assert sizes.min() >= 200
 
 
+def test_given_list_sizes_are_the_lists_written(tmp_path):
+    """list_sizes (a payments file's registered patients) are each practice's list in the age-sex and
+    LSOA files, every other draw unchanged; a practice without one is refused."""
+    from gp_allocations.standardise import standardise
+
+    first = generate_samples(tmp_path / "a", period=PERIOD, practices=30, seed=7, only=("practice_map",))
+    practices = standardise("practice_map", first["practice_map"]).frame
+    sizes = pd.Series(np.arange(1, 31) * 331.4, index=practices["practice_code"])
+    files = generate_samples(
+        tmp_path / "b",
+        period=PERIOD,
+        practice_map=practices,
+        list_sizes=sizes,
+        seed=7,
+        only=("capitation_age_sex", "capitation_lsoa"),
+    )
+    age = _read(files["capitation_age_sex"][0])
+    gp = age[(age["ORG_TYPE"] == "GP") & (age["SEX"] == "ALL") & (age["AGE_GROUP_5"] == "ALL")]
+    written = gp.set_index("ORG_CODE")["NUMBER_OF_PATIENTS"].astype(int)
+    assert written.sort_index().to_dict() == sizes.round().astype(int).sort_index().to_dict()
+    lsoa = _read(files["capitation_lsoa"][0]).astype({"NUMBER_OF_PATIENTS": int})
+    assert lsoa.groupby("PRACTICE_CODE")["NUMBER_OF_PATIENTS"].sum().to_dict() == written.to_dict()
+    with pytest.raises(ValueError, match="every practice"):
+        generate_samples(tmp_path / "c", period=PERIOD, practice_map=practices, list_sizes=sizes.iloc[1:])
+
+
 def test_practice_keys_are_consistent_across_files(sample):
     _, files = sample
     age = _read(files["capitation_age_sex"][0])
@@ -463,3 +489,112 @@ def test_practice_characteristics_are_plausible(sample):
 def test_rejects_too_few_practices(tmp_path):
     with pytest.raises(ValueError, match="at least 10"):
         generate_samples(tmp_path, period=PERIOD, practices=5)
+
+
+def test_the_nightly_package_does_not_import_the_sample_generator():
+    """The generator is a tool beside the nightly package: importing the domain package, its CLI and
+    its pipeline loads none of it (the CLI imports it only for `generate`)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gp_allocations, gp_allocations.cli, gp_allocations.pipeline; "
+        "print(sorted(m for m in sys.modules if m.startswith('gp_allocations_samples')))"
+    )
+    plugins = Path(__file__).resolve().parent.parent / "plugins"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(plugins)},
+    )
+    assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------- one owner per published header
+
+# The era each extract is written in; its `published` header in include/layouts is the file's header.
+WRITTEN_ERAS = {
+    "practice_map": "prac_map_sub_icb_2022",
+    "capitation_age_sex": "quin_age_long",
+    "capitation_lsoa": "lsoa_all",
+    "deprivation_lsoa": "iod2019_file7",
+    "additional_needs": "carr_hill_additional_needs",
+    "practice_characteristics": "carr_hill_practice_inputs",
+    "qof_achievement": "qof_achievement_regional",
+    "qof_prevalence": "qof_prevalence",
+    "qof_indicators": "qof_indicators_2020",
+    "contracts": "payments_sub_icb_2022",
+}
+# Values the generator writes that happen to be spelled like a header cell (a MEASURE value of the
+# achievement file is REGISTER, as is a column of the prevalence file): data, not headers.
+VALUES_SPELLED_LIKE_HEADERS = {"REGISTER"}
+
+
+def test_every_file_is_written_under_its_eras_published_header(sample):
+    from gp_allocations.layouts import layout_named, recognise
+
+    _, files = sample
+    assert set(files) == set(WRITTEN_ERAS)
+    for extract, era in WRITTEN_ERAS.items():
+        spec = layout_named(era)
+        for path in files[extract]:
+            assert tuple(_header(path)) == spec.header_row, path.name
+            assert recognise(path)[1].name == era, path.name
+
+
+def _header_literals(source: str, cells: set[str]) -> list[str]:
+    """String constants (f-string parts included) of ``source`` spelled exactly like a header cell."""
+    import ast
+
+    found = [
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in cells
+    ]
+    return [v for v in found if v not in VALUES_SPELLED_LIKE_HEADERS]
+
+
+def test_the_generator_spells_no_published_header():
+    """Every header the generator writes is spelled once, in include/layouts: its modules name cells
+    (canonical columns or the names the YAML gives), never spell them."""
+    import gp_allocations_samples
+    from gp_allocations.layouts import all_layouts
+
+    cells = {cell for spec in all_layouts() for cell in spec.header_row}
+    assert len(cells) > 150  # the written eras' headers are declared
+    package = Path(gp_allocations_samples.__file__).parent
+    spelled = {p.name: _header_literals(p.read_text(), cells) for p in sorted(package.glob("*.py"))}
+    assert all(not v for v in spelled.values()), spelled
+    # the check catches a planted spelling, plain or inside an f-string
+    planted = 'frame = {"Global Sum": 1, "PRACTICE_CODE": 2}\nname = f"{x}Income Score (rate)"'
+    assert _header_literals(planted, cells | {"Income Score (rate)"}) == [
+        "Global Sum",
+        "PRACTICE_CODE",
+        "Income Score (rate)",
+    ]
+
+
+def test_a_published_header_cell_must_be_read_as_the_column_it_names(tmp_path, monkeypatch):
+    """A named cell the reader would map to another column, a name given twice, or a bare entry that
+    is no column name is a broken layout table: loading fails, naming the layout."""
+    import shutil
+
+    from gp_allocations import layouts
+
+    broken = {
+        "not read as the columns they name": ("      - pcn_name\n", '      - {pcn_name: "PCN Lead"}\n'),
+        "a name is given to two cells": ("      - pcn_name\n", "      - pcn_code\n"),
+        "is no column name": ("      - pcn_name\n", "      - PCN Name\n"),
+    }
+    source = layouts.layouts_dir()
+    for i, (message, (good, bad)) in enumerate(broken.items()):
+        folder = tmp_path / f"layouts{i}"
+        shutil.copytree(source, folder)
+        text = (folder / "contracts.yaml").read_text()
+        assert text.count(good) == 1
+        (folder / "contracts.yaml").write_text(text.replace(good, bad))
+        monkeypatch.setattr(layouts, "layouts_dir", lambda folder=folder: folder)
+        with pytest.raises(ValueError, match=message):
+            layouts.all_layouts()
