@@ -15,3 +15,6 @@ os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ["GP_ALLOC_DATA_DIR"] = str(_session_home / "var")
+# Publishing in one process: tests plant defects with monkeypatch, which a spawned worker would not
+# see. tests/test_publish_workers.py runs the parallel path itself.
+os.environ["GP_ALLOC_PUBLISH_WORKERS"] = "1"

@@ -18,14 +18,16 @@ Every view (workbooks, manifest, marts) reads these tables; none re-sums money.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from .aggregates import Totals
 
+T = TypeVar("T")
 LEDGER_COLUMNS = ["practice_code", "variant", "line", "pence"]
 LEVELS: tuple[str, ...] = ("pcn", "sub_icb", "icb", "region", "england")
 
@@ -57,6 +59,16 @@ class Allocation:
     #: analyses of the input extracts (not of the ledger): ``paid_not_in_run``, ``payments_equity``,
     #: ``implied_price``, ``implied_price_outliers``, ``practice_changes``, when the inputs allow them
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    _derived: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, name: str, compute: Callable[[], T]) -> T:
+        """A view of the whole allocation worked out once per publication, not once per workbook
+        (each of ~106 workbooks asks for it); worked out again if one of the tables was replaced."""
+        frames = (self.practices, self.ledger, self.weights, self.variant_table, self.envelopes)
+        key = (name, *(id(f) for f in frames))
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]  # type: ignore[no-any-return]
 
     def envelope_pence(self, variant: str) -> int:
         """The variant's net national envelope (sum of its envelope lines)."""

@@ -326,6 +326,10 @@ def prices(allocation: Allocation) -> tuple[float, float]:
 def traces(allocation: Allocation) -> dict[str, Trace]:
     """Each variant's formula: components and normalisation factor when its weighted list is their
     product scaled (checked against the engine's weighted lists), and its extra envelope lines."""
+    return allocation.derived("traces", lambda: _traces(allocation))
+
+
+def _traces(allocation: Allocation) -> dict[str, Trace]:
     vt = allocation.variant_table.set_index("variant")
     p = allocation.practices.set_index("practice_code")
     out: dict[str, Trace] = {}

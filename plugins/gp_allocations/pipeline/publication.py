@@ -427,6 +427,56 @@ def stage_sign_off(ctx: RunContext, *, approve: bool, by: str, comment: str = ""
     return stage_publish_finalise(ctx, decide(reviewed, approve=approve, by=by, comment=comment))
 
 
+def publish_workers() -> int:
+    """How many processes write the sub-ICB workbooks in ``stage_publish``: ``GP_ALLOC_PUBLISH_WORKERS``,
+    else one per usable core (the CLI's way to use the machine; the DAG maps one task per sub-ICB)."""
+    import os
+
+    from ..errors import PublishError
+
+    text = os.environ.get("GP_ALLOC_PUBLISH_WORKERS", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise PublishError(f"GP_ALLOC_PUBLISH_WORKERS={text!r}: expected a whole number, 1 or more")
+        return int(text)
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _publish_books(
+    ctx: RunContext, codes: list[str], on_step: Callable[[int, int, str], None] | None
+) -> list[dict[str, Any]]:
+    """Each sub-ICB location's workbooks in code order, then the national workbook's entry, written by
+    ``publish_workers()`` processes.
+
+    Each workbook is a pure function of the hand-off files, so the books are the same bytes whichever
+    process writes them. Processes are spawned, not forked: the parent holds pyarrow's threads."""
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    steps = len(codes) + 1
+
+    def step(done: int, what: str) -> None:
+        if on_step is not None:
+            on_step(done, steps, what)
+
+    workers = min(publish_workers(), steps)
+    files: list[dict[str, Any]] = []
+    if workers <= 1:
+        for done, code in enumerate(codes):
+            step(done, f"workbook {code}")
+            files.extend(stage_publish_sub_icb(ctx, code))
+        step(len(codes), "national workbook")
+        return [*files, stage_publish_national(ctx)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        national: Future[dict[str, Any]] = pool.submit(stage_publish_national, ctx)  # the largest book first
+        books = [pool.submit(stage_publish_sub_icb, ctx, code) for code in codes]
+        for done, (code, book) in enumerate(zip(codes, books, strict=True)):
+            step(done, f"workbook {code}")
+            files.extend(book.result())
+        step(len(codes), "national workbook")
+        return [*files, national.result()]
+
+
 @after_load("publish")
 def stage_publish(
     ctx: RunContext,
@@ -448,14 +498,7 @@ def stage_publish(
 
     try:
         codes = stage_publish_prepare(ctx)
-        files = []
-        for done, code in enumerate(codes):
-            if on_step is not None:
-                on_step(done, len(codes) + 1, f"workbook {code}")
-            files.extend(stage_publish_sub_icb(ctx, code))
-        if on_step is not None:
-            on_step(len(codes), len(codes) + 1, "national workbook")
-        files.append(stage_publish_national(ctx))
+        files = _publish_books(ctx, codes, on_step)
         if on_step is not None:
             on_step(len(codes) + 1, len(codes) + 1, "review")
         reviewed = Review.from_dict(stage_publish_review(ctx, files))

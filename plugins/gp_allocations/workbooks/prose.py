@@ -401,7 +401,8 @@ def notes(allocation: Allocation, run: RunInfo, sub_icb: str | None = None) -> p
         rows.append(
             ("Variants", _labelled((x.label, x.description) for x in variants), ("Summary", "Practices"))
         )
-    used = [line for name, line in LINES.items() if name in set(allocation.ledger["line"])]
+    present = set(allocation.ledger["line"].unique())  # once: the ledger has a row per practice x line
+    used = [line for name, line in LINES.items() if name in present]
     if used:
         rows.append(("Lines", _labelled((line.label, line.description) for line in used), ("Practices",)))
     quality = ("Data quality",)
