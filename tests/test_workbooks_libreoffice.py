@@ -14,11 +14,12 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from _printed import first_pages
+from _printed import first_pages, words_off_page
 from _workbook_fixtures import make_result, make_run
 from gp_allocations.office import ALWAYS_RECALC
 from gp_allocations.views import practice_table
 from gp_allocations.workbooks import HEADER_ROW, write_national_workbook, write_sub_icb_workbook
+from gp_allocations.workbooks.statements import write_statements_workbook
 
 pytestmark = pytest.mark.libreoffice
 
@@ -333,16 +334,24 @@ def test_every_title_and_note_prints_in_full_on_its_sheet_s_first_page(tmp_path)
     run = dataclasses.replace(make_run(), comparisons=(_last_quarter(result), none))
     write_sub_icb_workbook(result, "15N", tmp_path / "sub.xlsx", run=run)
     write_national_workbook(result, tmp_path / "nat.xlsx", run=run)
-    found = set()
-    for book in ("sub", "nat"):
+    write_statements_workbook(result, "15N", tmp_path / "statements.xlsx", run=run)
+    found, across = set(), []
+    for book in ("sub", "nat", "statements"):
         convert_to_pdf(tmp_path / f"{book}.xlsx", tmp_path / f"{book}.pdf")
         found |= {(book, *c) for c in printed_in_part(tmp_path / f"{book}.pdf", tmp_path / f"{book}.xlsx")}
+        across += [(book, *w) for w in words_off_page(tmp_path / f"{book}.pdf")]
     assert not found, found
+    assert not across, across  # no text runs over a page's edge (cut mid-word onto the next page)
     planted = tmp_path / "planted.xlsx"
     longer = "Totals by contract type, " + "much longer than any page is wide " * 5 + "[note"
     plant_shared_string(tmp_path / "sub.xlsx", planted, "Totals by contract type [note", longer)
     convert_to_pdf(planted, tmp_path / "planted.pdf")
     assert ("Contract types", "A1") in printed_in_part(tmp_path / "planted.pdf", planted)
+    # a title a little wider than the page: its text may all be in the PDF, but it runs over the edge
+    wider = "Totals by contract type, " + "a little wider than the page " * 4 + "[note"
+    plant_shared_string(tmp_path / "sub.xlsx", planted, "Totals by contract type [note", wider)
+    convert_to_pdf(planted, tmp_path / "planted.pdf")
+    assert [w for w in words_off_page(tmp_path / "planted.pdf") if w[1] == "Contract"]
 
 
 def plant_shared_string(source: Path, target: Path, old: str, new: str) -> None:
@@ -355,3 +364,35 @@ def plant_shared_string(source: Path, target: Path, old: str, new: str) -> None:
                 assert f">{old}" in text
                 data = text.replace(f">{old}", f">{new}", 1).encode()
             zout.writestr(item, data)
+
+
+def test_no_published_text_runs_over_a_page_s_edge(tmp_path):
+    """A run's own books (the real parameter set's titles, every note marker), printed by LibreOffice:
+    no word is drawn across a page's edge. Titles and notes wider than a sheet's first page (whose
+    width is that of the columns printed on it) wrap in column A; they used to be cut mid-word."""
+    from gp_allocations import pipeline
+    from gp_allocations.config import RunContext
+    from gp_allocations.office import convert_to_pdf
+    from gp_allocations.periods import Period
+    from gp_allocations_samples import generate_samples
+
+    generate_samples(tmp_path / "src", period=Period.parse("2025-26-Q2"), practices=40, seed=5)
+    ctx = RunContext.prepare(
+        run_id="printed",
+        period="2025-26-Q2",
+        source=str(tmp_path / "src"),
+        data_dir=str(tmp_path / "var"),
+        output_root=str(tmp_path / "out"),
+        warehouse_url=f"sqlite:///{tmp_path / 'wh.sqlite'}",
+    )
+    summary = pipeline.run_all(ctx)
+    folder = Path(summary["directory"])
+    books = sorted(folder.glob("*.xlsx"))
+    national = [b for b in books if b.name.endswith("_england.xlsx")]
+    sub_icb = [b for b in books if not b.name.endswith(("_england.xlsx", "_statements.xlsx"))][:1]
+    statements = [b for b in books if b.name.endswith("_statements.xlsx")][:1]
+    across = []
+    for book in [*national, *sub_icb, *statements]:
+        convert_to_pdf(book, tmp_path / f"{book.stem}.pdf")
+        across += [(book.name, *w) for w in words_off_page(tmp_path / f"{book.stem}.pdf")]
+    assert len(across) == 0, across

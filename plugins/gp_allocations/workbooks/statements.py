@@ -349,6 +349,7 @@ def _statement(wb: xlsxwriter.Workbook, st: Styles, b: _Book, row: Mapping[str, 
         df=df,
         cols=COLS,
         name=f"Statement_{re.sub(r'[^A-Za-z0-9]', '_', code)}_table",
+        fitted=True,  # one A4 page, below
     )
     for i, formula in enumerate(df["formula"]):
         if isinstance(formula, str):

@@ -28,11 +28,14 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.chart import Chart
 from xlsxwriter.core import Core
+from xlsxwriter.format import Format
 from xlsxwriter.packager import Packager
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
 from gp_allocations.files import atomic_write
+
+from .fontmetrics import text_points, wrapped_line_count
 
 MISSING = "[x]"
 HEADER_ROW = 2  # 0-based: title in row 1, note in row 2, table header in row 3 on every sheet
@@ -102,6 +105,7 @@ class Styles:
         self.note_refs = dict(note_refs or {})
         base = {"font_name": "Arial", "font_size": 10, "valign": "top"}
         self.title = wb.add_format({**base, "bold": True, "font_size": 14})
+        self.title_wrap = wb.add_format({**base, "bold": True, "font_size": 14, "text_wrap": True})
         self.note = wb.add_format({**base, "italic": False})
         self.header = wb.add_format(
             {
@@ -210,12 +214,15 @@ def write_table(
     total_label: str = "Total",
     totals: dict[str, Any] | None = None,
     protected: bool = True,
+    fitted: bool = False,
 ) -> Written:
     """Write one titled table starting at A1; header in row 3; a live total row when a column totals.
 
+    ``fitted``: the sheet is printed fitted to its page (the caller's print set-up), so its title and
+    note never run over the page's edge and stay on one line.
+
     ``totals`` (column key -> value) are the aggregates the total row's formulas are cached with. The
     header, rows and total row are one Excel Table called ``name`` (default: from the sheet's name)."""
-    ws.write_string(0, 0, title + note_markers(st.note_refs.get(ws.get_name(), ())), st.title)
     first = HEADER_ROW + 1
     columns = [_column_values(df, c) for c in cols]
     n = len(df)
@@ -249,7 +256,10 @@ def write_table(
         ws.set_column(j, j, width)
         widths.append(width)
         header_lines = max(header_lines, wrapped_lines(c.header, width))
-    _write_note(ws, st, note, widths[0])
+    room = math.inf if fitted else first_page_points(widths)
+    full_title = title + note_markers(st.note_refs.get(ws.get_name(), ()))
+    _write_line(ws, 0, full_title, (st.title, st.title_wrap), TITLE_FONT, room, widths[0])
+    _write_line(ws, 1, note, (st.note, st.wrap), NOTE_FONT, room, widths[0])
     ws.set_row(HEADER_ROW, 13 * header_lines + 4)  # the longest wrapped header, no blank band
     print_setup(ws, repeat_header=True, repeat_columns=freeze_cols, footer=st.footer)
     if protected:
@@ -393,19 +403,55 @@ def column_width(col: Col, shown: list[str]) -> float:
 CHARS_PER_WIDTH = 1.3
 
 
-#: characters of the 10 pt note a printed A4 landscape line holds: the longest seen on LibreOffice's pages
-#: to print in full (238 were cut at the page's edge)
-NOTE_LINE_CHARS = 151
+#: the printable width of an A4 landscape page less the 0.4 in side margins (``print_setup``), points
+PRINTABLE_POINTS = (297 / 25.4 - 0.8) * 72
+#: room a cell keeps on each side of its text, both sides together (points; a little more than LibreOffice's)
+CELL_PADDING_POINTS = 6.0
+NOTE_FONT = (10.0, False)
+TITLE_FONT = (14.0, True)
 
 
-def _write_note(ws: Worksheet, st: Styles, note: str, width: float) -> None:
-    """The note in A2; one longer than a printed line wraps in column A, its row as tall as it needs (text
-    overflowing into the empty cells beside it is cut at the first page's edge; no merged cells)."""
-    if len(note) <= NOTE_LINE_CHARS:
-        ws.write_string(1, 0, note, st.note)
+def column_points(width: float) -> float:
+    """How wide a column of XlsxWriter ``width`` prints in LibreOffice, in points (it stores width + 0.71
+    characters, and prints 7 points a character: measured on its PDFs)."""
+    return (width + 0.71) * 7.0
+
+
+def first_page_points(widths: Sequence[float]) -> float:
+    """How wide text in A1 or A2 may print on a table's first page (points).
+
+    Pages split between columns, so text overflowing from A1 or A2 is cut at the first column that
+    does not fit (a wide column may leave half the paper empty), not at the paper's edge. When every
+    column fits, the text runs on over the empty cells towards the paper's edge (a little short of it:
+    text that runs near the edge makes LibreOffice print a page more across)."""
+    used = 0.0
+    for width in widths:
+        if used and used + column_points(width) > PRINTABLE_POINTS:
+            return used
+        used += column_points(width)
+    return PRINTABLE_POINTS * 0.97
+
+
+def _write_line(
+    ws: Worksheet,
+    row: int,
+    text: str,
+    formats: tuple[Format, Format],
+    font: tuple[float, bool],
+    room: float,
+    width: float,
+) -> None:
+    """A title (row 1) or note (row 2): on one line where it fits the first printed page, else wrapped in
+    column A with its row as tall as it needs (text overflowing into the empty cells beside it is cut at
+    the page's edge; no merged cells)."""
+    one_line, wrapped = formats
+    size, bold = font
+    if text_points(text, size, bold=bold) <= room - CELL_PADDING_POINTS:
+        ws.write_string(row, 0, text, one_line)
     else:
-        ws.write_string(1, 0, note, st.wrap)
-        ws.set_row(1, 13 * wrapped_lines(note, width))
+        ws.write_string(row, 0, text, wrapped)
+        inside = column_points(width) - CELL_PADDING_POINTS
+        ws.set_row(row, round(size * 1.3) * wrapped_line_count(text, inside, size, bold=bold))
 
 
 def wrapped_lines(text: str, width: float) -> int:
