@@ -1,4 +1,5 @@
-"""Advance widths of Arial (regular and bold), for working out where a title or note prints.
+"""Where text prints: advance widths of Arial (regular and bold) and the widths of printed pages and
+columns, for working out whether a title or note fits its sheet's first page.
 
 The widths are Helvetica's AFM metrics, which Arial and Liberation Sans (the font LibreOffice prints
 Arial with) share, in thousandths of the font size, for printable ASCII. Checked against LibreOffice's
@@ -6,6 +7,8 @@ PDFs of the workbooks: within 0.3 % of the printed width of every title and note
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 _CHARS = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
 
@@ -47,3 +50,32 @@ def wrapped_line_count(text: str, room: float, size: float, *, bold: bool = Fals
         else:
             used += width + (space if used else 0.0)
     return lines
+
+
+#: the printable width of an A4 landscape page less the 0.4 in side margins (``print_setup``), points
+PRINTABLE_POINTS = (297 / 25.4 - 0.8) * 72
+#: room a cell keeps on each side of its text, both sides together (points; a little more than LibreOffice's)
+CELL_PADDING_POINTS = 6.0
+NOTE_FONT = (10.0, False)
+TITLE_FONT = (14.0, True)
+
+
+def column_points(width: float) -> float:
+    """How wide a column of XlsxWriter ``width`` prints in LibreOffice, in points (it stores width + 0.71
+    characters, and prints 7 points a character: measured on its PDFs)."""
+    return (width + 0.71) * 7.0
+
+
+def first_page_points(widths: Sequence[float]) -> float:
+    """How wide text in A1 or A2 may print on a table's first page (points).
+
+    Pages split between columns, so text overflowing from A1 or A2 is cut at the first column that
+    does not fit (a wide column may leave half the paper empty), not at the paper's edge. When every
+    column fits, the text runs on over the empty cells towards the paper's edge (a little short of it:
+    text that runs near the edge makes LibreOffice print a page more across)."""
+    used = 0.0
+    for width in widths:
+        if used and used + column_points(width) > PRINTABLE_POINTS:
+            return used
+        used += column_points(width)
+    return PRINTABLE_POINTS * 0.97

@@ -35,7 +35,15 @@ from xlsxwriter.worksheet import Worksheet
 
 from gp_allocations.files import atomic_write
 
-from .fontmetrics import text_points, wrapped_line_count
+from .fontmetrics import (
+    CELL_PADDING_POINTS,
+    NOTE_FONT,
+    TITLE_FONT,
+    column_points,
+    first_page_points,
+    text_points,
+    wrapped_line_count,
+)
 
 MISSING = "[x]"
 HEADER_ROW = 2  # 0-based: title in row 1, note in row 2, table header in row 3 on every sheet
@@ -401,35 +409,6 @@ def column_width(col: Col, shown: list[str]) -> float:
 #: characters of the 9 pt table text a column holds per unit of width (widths count the default font's
 #: digits): measured on LibreOffice's pages, about 1.45; a little less, so a row is never too short
 CHARS_PER_WIDTH = 1.3
-
-
-#: the printable width of an A4 landscape page less the 0.4 in side margins (``print_setup``), points
-PRINTABLE_POINTS = (297 / 25.4 - 0.8) * 72
-#: room a cell keeps on each side of its text, both sides together (points; a little more than LibreOffice's)
-CELL_PADDING_POINTS = 6.0
-NOTE_FONT = (10.0, False)
-TITLE_FONT = (14.0, True)
-
-
-def column_points(width: float) -> float:
-    """How wide a column of XlsxWriter ``width`` prints in LibreOffice, in points (it stores width + 0.71
-    characters, and prints 7 points a character: measured on its PDFs)."""
-    return (width + 0.71) * 7.0
-
-
-def first_page_points(widths: Sequence[float]) -> float:
-    """How wide text in A1 or A2 may print on a table's first page (points).
-
-    Pages split between columns, so text overflowing from A1 or A2 is cut at the first column that
-    does not fit (a wide column may leave half the paper empty), not at the paper's edge. When every
-    column fits, the text runs on over the empty cells towards the paper's edge (a little short of it:
-    text that runs near the edge makes LibreOffice print a page more across)."""
-    used = 0.0
-    for width in widths:
-        if used and used + column_points(width) > PRINTABLE_POINTS:
-            return used
-        used += column_points(width)
-    return PRINTABLE_POINTS * 0.97
 
 
 def _write_line(
