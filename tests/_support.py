@@ -78,3 +78,21 @@ def smtp_server() -> Iterator[tuple[Inbox, int]]:
         yield inbox, controller.port
     finally:
         controller.stop()
+
+
+def sample_run(root: Path, *, practices: int, seed: int, run_id: str, period: str = "2025-26-Q2"):
+    """A run of a freshly generated sample in ``root`` (its own data folder, outputs and SQLite
+    warehouse), prepared but no stage run: ``pipeline.run_all(ctx)`` or one stage at a time."""
+    from gp_allocations.config import RunContext
+    from gp_allocations.periods import Period
+    from gp_allocations_samples import generate_samples
+
+    generate_samples(root / "src", period=Period.parse(period), practices=practices, seed=seed)
+    return RunContext.prepare(
+        run_id=run_id,
+        period=period,
+        source=str(root / "src"),
+        data_dir=str(root / "var"),
+        output_root=str(root / "out"),
+        warehouse_url=f"sqlite:///{root / 'wh.sqlite'}",
+    )

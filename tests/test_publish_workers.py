@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from _support import sample_run
 from gp_allocations import pipeline
 from gp_allocations.config import RunContext
 from gp_allocations.errors import PublishError
-from gp_allocations.periods import Period
 from gp_allocations.pipeline import publication
 from gp_allocations.pipeline.publication import publish_workers
 from gp_allocations.publish import stage_dir
-from gp_allocations_samples import generate_samples
 
-PERIOD = "2025-26-Q2"
+PERIOD = "2025-26-Q2"  # sample_run's default
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -25,16 +24,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def _prepared(tmp_path: Path, practices: int, seed: int, run_id: str) -> RunContext:
     """A run taken up to compute (everything publishing reads), on a fresh sample."""
-    src = tmp_path / "src"
-    generate_samples(src, period=Period.parse(PERIOD), practices=practices, seed=seed)
-    ctx = RunContext.prepare(
-        run_id=run_id,
-        period=PERIOD,
-        source=str(src),
-        data_dir=str(tmp_path / "var"),
-        output_root=str(tmp_path / "out"),
-        warehouse_url=f"sqlite:///{tmp_path / 'wh.sqlite'}",
-    )
+    ctx = sample_run(tmp_path, practices=practices, seed=seed, run_id=run_id)
     for stage in pipeline.STAGES[:-1]:
         stage(ctx)
     return ctx

@@ -370,21 +370,11 @@ def test_no_published_text_runs_over_a_page_s_edge(tmp_path):
     """A run's own books (the real parameter set's titles, every note marker), printed by LibreOffice:
     no word is drawn across a page's edge. Titles and notes wider than a sheet's first page (whose
     width is that of the columns printed on it) wrap in column A; they used to be cut mid-word."""
+    from _support import sample_run
     from gp_allocations import pipeline
-    from gp_allocations.config import RunContext
     from gp_allocations.office import convert_to_pdf
-    from gp_allocations.periods import Period
-    from gp_allocations_samples import generate_samples
 
-    generate_samples(tmp_path / "src", period=Period.parse("2025-26-Q2"), practices=40, seed=5)
-    ctx = RunContext.prepare(
-        run_id="printed",
-        period="2025-26-Q2",
-        source=str(tmp_path / "src"),
-        data_dir=str(tmp_path / "var"),
-        output_root=str(tmp_path / "out"),
-        warehouse_url=f"sqlite:///{tmp_path / 'wh.sqlite'}",
-    )
+    ctx = sample_run(tmp_path, practices=40, seed=5, run_id="printed")
     summary = pipeline.run_all(ctx)
     folder = Path(summary["directory"])
     books = sorted(folder.glob("*.xlsx"))
