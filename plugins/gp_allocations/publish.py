@@ -10,7 +10,8 @@ Layout under the output root::
 The staging folder is on the same filesystem as the published one, so moving a finished run into place
 is one ``os.rename`` of the folder: a reader sees the whole run or nothing. The pieces (``stage_dir``,
 ``stage_sub_icb_workbook``, ``stage_national_workbook``, ``manifest.build_manifest``, ``finalise_run``) let
-a DAG map one task per sub-ICB; ``pipeline.stage_publish`` runs them in a row (the CLI's one publish path).
+a DAG map one task per sub-ICB; ``pipeline.stage_publish`` runs them for the CLI (its one publish
+path), the workbooks in ``GP_ALLOC_PUBLISH_WORKERS`` processes.
 
 The manifest (``manifest.py``) is deterministic: sorted keys, no clock reads (times appear only if they
 came in with the run metadata, e.g. the fetch time of an input file).
