@@ -27,9 +27,7 @@ from typing import Any
 import pandas as pd
 import xlsxwriter
 from xlsxwriter.chart import Chart
-from xlsxwriter.core import Core
 from xlsxwriter.format import Format
-from xlsxwriter.packager import Packager
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
@@ -44,6 +42,7 @@ from .fontmetrics import (
     text_points,
     wrapped_line_count,
 )
+from .writer import LANGUAGE, Workbook
 
 MISSING = "[x]"
 HEADER_ROW = 2  # 0-based: title in row 1, note in row 2, table header in row 3 on every sheet
@@ -517,7 +516,7 @@ def new_workbook(
     target: io.BytesIO, *, title: str, subject: str, comments: str, created: dt.datetime
 ) -> xlsxwriter.Workbook:
     """A workbook written into ``target`` in memory (zip entries get the fixed 1980-01-01 stamp)."""
-    wb = _Workbook(
+    wb = Workbook(
         target,
         {
             # belt and braces: write_string is used for data anyway
@@ -552,35 +551,6 @@ def insert_chart(ws: Worksheet, chart: Chart, *, alt_text: str, row: int | None 
         raise ValueError(f"a chart on sheet {ws.get_name()!r} needs alt text")
     anchor = int(ws.dim_rowmax) + 2 if row is None else row
     ws.insert_chart(anchor, 0, chart, {"description": alt_text})
-
-
-#: the document language (core property dc:language) of every workbook
-LANGUAGE = "en-GB"
-
-
-class _Core(Core):  # type: ignore[misc]  # xlsxwriter has no type information
-    """The core properties with the document's language (XlsxWriter writes no dc:language)."""
-
-    def _write_cp_content_status(self) -> None:  # the last element XlsxWriter writes
-        super()._write_cp_content_status()
-        language = self.properties.get("language")
-        if language:
-            self._xml_data_element("dc:language", language)
-
-
-class _Packager(Packager):  # type: ignore[misc]
-    def _write_core_file(self) -> None:
-        core = _Core()
-        core._set_properties(self.workbook.doc_properties)
-        core._set_xml_writer(self._filename("docProps/core.xml"))
-        core._assemble_xml_file()
-
-
-class _Workbook(xlsxwriter.Workbook):  # type: ignore[misc]
-    """XlsxWriter's workbook with its documented override point, the packager, writing the language."""
-
-    def _get_packager(self) -> Packager:
-        return _Packager()
 
 
 def write_xlsx(path: Path, build: Callable[[io.BytesIO], None]) -> None:
