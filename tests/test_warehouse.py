@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from _canonical import canonical_frames
+from gp_allocations import warehouse
 from gp_allocations.errors import WarehouseRefused
 from gp_allocations.extracts import EXTRACTS, Column, ExtractSpec
 from gp_allocations.layouts import blank_in_some_era
@@ -87,6 +88,36 @@ def test_a_failed_load_leaves_the_previous_state_intact(engine) -> None:
             sa.text("SELECT COUNT(*) FROM core_registration_age_sex WHERE patients < 0")
         ).scalar()
     assert runs == ["good"] and negative == 0
+
+
+def test_an_extract_larger_than_a_slice_is_inserted_whole_and_in_order(engine, monkeypatch) -> None:
+    """``bulk_insert`` sends SQLite its rows a slice at a time: every row arrives once, in file order,
+    missing values still NULL in a slice after the first, and a slice that breaks a constraint undoes
+    the whole load."""
+    monkeypatch.setattr(warehouse, "INSERT_SLICE_ROWS", 3)  # 160 age/sex rows: 54 slices, the last short
+    frames = canonical_frames(4)
+    summary = _qof_summary_with_blanks(frames)
+    summary.loc[0, ["achievement_points", "max_points"]] = [500.0, 559.0]
+    summary.loc[3, ["achievement_points", "max_points"]] = None
+    frames["qof_practice_summary"] = summary  # the blank now in the second slice, its 1st row
+    load_period(engine, period="2025-26-Q2", run_id="r", frames=frames, files=FILES)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT source_row, patients FROM stg_capitation_age_sex")).all()
+        qof = conn.execute(
+            sa.text("SELECT practice_code, achievement_points FROM stg_qof_practice_summary")
+        ).all()
+    sent = frames["capitation_age_sex"].reset_index(drop=True)
+    got = {r.source_row: r.patients for r in rows}
+    assert len(rows) == len(sent) == len(got)
+    assert [got[i + 2] for i in range(len(sent))] == [int(p) for p in sent["patients"]]
+    blank = {r.practice_code for r in qof if r.achievement_points is None}
+    assert blank == {summary.loc[3, "practice_code"]} and len(qof) == 4
+    bad = canonical_frames(4)
+    bad["capitation_age_sex"].loc[150, "patients"] = -5  # in a late slice: the earlier ones are undone
+    with pytest.raises(WarehouseRefused):
+        load_period(engine, period="2025-26-Q2", run_id="bad", frames=bad, files=FILES)
+    assert _count(engine, "core_registration_age_sex", "2025-26-Q2") == 160
+    assert _count(engine, "stg_capitation_age_sex", "2025-26-Q2") == 160
 
 
 def test_practice_outside_the_hierarchy_is_refused_by_a_foreign_key(engine) -> None:

@@ -171,12 +171,18 @@ def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> None:
         return
     cols = list(frame.columns)
     stmt = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-    # rows zipped from per-column lists: the same Python values as a whole-frame astype(object) and
-    # itertuples, without building an object frame first
-    rows = zip(*(_python_values(frame[c]) for c in cols), strict=True)
     cur = _driver(conn).cursor()
-    cur.executemany(stmt, rows)
+    # rows zipped from per-column lists: the same Python values as a whole-frame astype(object) and
+    # itertuples, without building an object frame first; a slice at a time, so that only a slice of
+    # an extract's millions of rows is ever held as Python objects (same rows, order and transaction)
+    for start in range(0, len(frame), INSERT_SLICE_ROWS):
+        part = frame.iloc[start : start + INSERT_SLICE_ROWS]
+        cur.executemany(stmt, zip(*(_python_values(part[c]) for c in cols), strict=True))
     cur.close()
+
+
+#: rows per executemany in ``bulk_insert`` (SQLite): large enough that the loop costs nothing
+INSERT_SLICE_ROWS = 200_000
 
 
 def _python_values(column: pd.Series) -> list[Any]:
