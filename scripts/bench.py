@@ -447,6 +447,8 @@ def profile_stage(src: Path, data: Path, warehouse_url: str, period: str, stage:
         {"ctx": ctx, "stage": stage, "before": before, "profile": str(profile)},
         data / "logs",
         f"profile_{stage}",
+        # publishing in one process: a profile of the parent would see only it waiting for its workers
+        extra_env={"GP_ALLOC_PUBLISH_WORKERS": "1"},
     )
     return {
         "stage": stage,
@@ -730,7 +732,8 @@ def render_markdown(results: dict) -> str:
         f"{results['period']}, seed {results['seed']}.",
         f"Machine: {m['cpu'] or 'unknown CPU'}, {m['cpus_usable']} usable cores, {m['memory_gb']} GB RAM, "
         f"Python {m['python']}, {m['platform']}. Load average (1 min) during the run: "
-        f"{results['load_min']:.2f} to {results['load_max']:.2f} (the machine was shared).",
+        f"{results['load_min']:.2f} to {results['load_max']:.2f} (sampled between steps; the benchmark's "
+        "own two publish processes alone make about 2).",
         "",
     ]
     floor = results.get("floor") or {}
@@ -819,7 +822,8 @@ def render_markdown(results: dict) -> str:
         top = "\n".join(prof["text"].splitlines()[:45])
         lines += [
             f"Profile of the slowest stage, `{prof['stage']}` ({prof.get('profiler') or 'pyinstrument'}, "
-            "top of the call tree):",
+            f"top of the call tree; {prof.get('stage_s')} s in the stage, publishing in one process so "
+            "that the profile sees the work, not the parent waiting for its workers):",
             "",
             "```text",
             top,

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,10 @@ def test_page_shows_before_and_after_and_says_what_was_not_run(bench):
 
 def test_profile_of_a_stage_returns_its_result_and_writes_the_call_tree(bench, tmp_path):
     def stage(ctx):
+        # long enough for pyinstrument's sampler (1 ms) to see it: a shorter stage records no samples
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.2:
+            sum(range(10_000))
         return {"ctx": ctx, "sum": sum(range(10_000))}
 
     out, profiler = bench.profiled(stage, "c", tmp_path / "profile.txt")
