@@ -19,7 +19,7 @@ from gp_allocations.errors import InputError
 from gp_allocations.extracts import AGE_BANDS_5, EXTRACTS
 from gp_allocations.ledger import LEVELS
 from gp_allocations.periods import Period
-from gp_allocations.views import practice_table, quintile_table, summary_table
+from gp_allocations.views import paid_reconciliation, practice_table, quintile_table, summary_table
 
 Q = Period.parse("2025-26-Q2")  # 2025/26: GBP 123.34 per weighted patient, OOH 4.75%, QOF 220.62 / 9,964
 
@@ -594,3 +594,31 @@ def test_market_forces_table_from_new_parameter_file(tmp_path):
     assert p["index_market_forces"].tolist() == pytest.approx([1.1 / national, 1 / national, 1 / national])
     raw = [100 * 1.1, 672.0, 794.0]
     assert p["weighted_list__global_sum"].tolist() == pytest.approx([w * 400 / sum(raw) for w in raw])
+
+
+def test_england_wide_tables_are_worked_out_once_and_handed_out_as_copies():
+    """Each of ~106 workbooks asks for the England-wide tables: they are cached per publication, yet
+    a caller changing its copy, or a table of the allocation being replaced, never gives a stale view."""
+    r = compute_allocations(generated(), period=Q)
+    first = summary_table(r, "sub_icb")
+    first.loc[:, f"capitation_pence__{r.variants[0]}"] = -1
+    again = summary_table(r, "sub_icb")
+    assert (again[f"capitation_pence__{r.variants[0]}"] > 0).all()
+    assert summary_table(r, "sub_icb", facts=("icb_code",))["icb_code"].notna().all()  # own cache entry
+    assert "icb_code" not in summary_table(r, "sub_icb").columns
+
+    whole = paid_reconciliation(r)
+    assert whole is not None
+    for code in r.sub_icb_codes:
+        one = paid_reconciliation(r, code)
+        assert one is not None and one["code"].tolist() == [code]
+        expected = whole[(whole["level"] == "sub_icb") & (whole["code"] == code)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(one, expected)
+    extra = r.tables["paid_not_in_run"].copy()
+    extra["paid_global_sum_pence"] = int(extra["paid_global_sum_pence"].iloc[0]) + 12_345
+    r.tables["paid_not_in_run"] = extra
+    row = paid_reconciliation(r).set_index("level").loc["not_in_run"]
+    assert (
+        int(row["paid_global_sum_pence"])
+        == int(whole.set_index("level").loc["not_in_run", "paid_global_sum_pence"]) + 12_345
+    )

@@ -64,8 +64,8 @@ class Allocation:
     def derived(self, name: str, compute: Callable[[], T]) -> T:
         """A view of the whole allocation worked out once per publication, not once per workbook
         (each of ~106 workbooks asks for it); worked out again if one of the tables was replaced."""
-        frames = (self.practices, self.ledger, self.weights, self.variant_table, self.envelopes)
-        key = (name, *(id(f) for f in frames))
+        frames = (self.practices, self.ledger, self.weights, self.variant_table, self.envelopes, self.totals)
+        key = (name, *(id(f) for f in (*frames, *self.tables.values())))
         if key not in self._derived:
             self._derived[key] = compute()
         return self._derived[key]  # type: ignore[no-any-return]

@@ -62,6 +62,15 @@ def summary_table(
 ) -> pd.DataFrame:
     """One row per organisation of ``grouping`` (inside ``within``): code, name, the ``facts`` columns
     asked for, practices, registered_patients, then ``money_table``'s columns; sorted by code."""
+    if within is None:  # every workbook asks for the England-wide tables: work them out once, hand out copies
+        name = f"summary_table:{grouping}:{','.join(facts)}"
+        return allocation.derived(name, lambda: _summary_table(allocation, grouping, None, facts)).copy()
+    return _summary_table(allocation, grouping, within, facts)
+
+
+def _summary_table(
+    allocation: Allocation, grouping: str, within: str | None, facts: tuple[str, ...]
+) -> pd.DataFrame:
     t = allocation.totals.of(grouping, within)
     keep = ["code", "name", *(f for f in facts if f in t.facts.columns), "practices", "registered_patients"]
     head = t.facts.set_index("code", drop=False)[keep]
@@ -135,6 +144,14 @@ def paid_reconciliation(allocation: Allocation, sub_icb_code: str | None = None)
     recomputed minus paid. None without a contracts extract."""
     if "paid_not_in_run" not in allocation.tables:
         return None
+    # Every sub-ICB workbook asks for its row: the table is worked out once per publication.
+    out = allocation.derived("paid_reconciliation", lambda: _paid_reconciliation(allocation))
+    if sub_icb_code is not None:
+        out = out[(out["level"] == "sub_icb") & (out["code"] == sub_icb_code)]
+    return out.reset_index(drop=True)
+
+
+def _paid_reconciliation(allocation: Allocation) -> pd.DataFrame:
     parts = []
     for level, grouping in (("sub_icb", "sub_icb"), ("england", "england")):
         t = allocation.totals.of(grouping)
@@ -185,9 +202,7 @@ def paid_reconciliation(allocation: Allocation, sub_icb_code: str | None = None)
         out["recomputed_capitation_pence"] - out["paid_global_sum_pence"] - out["paid_mpig_pence"]
     )
     out["difference_qof_pence"] = out["recomputed_qof_pence"] - out["paid_qof_pence"]
-    if sub_icb_code is not None:
-        out = out[(out["level"] == "sub_icb") & (out["code"] == sub_icb_code)]
-    return out.reset_index(drop=True)
+    return out
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,9 @@ class _Worksheet(Worksheet):  # type: ignore[misc]
     """A worksheet whose formulas of classic functions skip XlsxWriter's renaming pass.
 
     That pass runs some 30 regular expressions over every formula (400 for a table's formulas) to
-    prefix newer functions; on a sub-ICB book's 6,000 formulas it was a seventh of publishing. Any
-    other function goes through the pass as before, so the file is the same bytes either way."""
+    prefix newer functions; skipping it cut writing the national book and ten sub-ICB books with their
+    statements from 69.2 s to 42.9 s in one process (about 40 %). Any other function goes through the
+    pass as before, so the file is the same bytes either way."""
 
     def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> Any:
         if any(name.upper() not in CLASSIC_FUNCTIONS for name in _CALLED.findall(formula)):
