@@ -223,6 +223,12 @@ class Quarantine:
 def quarantine(allocation: Allocation, run_rows: int, sub_icb_code: str | None = None) -> Quarantine:
     """The quarantine of one book from the aggregates (facts ``quarantined_rows``, groupings
     ``quarantine`` / ``sub_icb_quarantine``): a sub-ICB workbook reports its own practices' rows."""
+    # asked for by the cover, the notes and the data-quality sheet of each book
+    name = f"quarantine:{sub_icb_code}:{run_rows}"
+    return allocation.derived(name, lambda: _quarantine(allocation, run_rows, sub_icb_code))
+
+
+def _quarantine(allocation: Allocation, run_rows: int, sub_icb_code: str | None) -> Quarantine:
     grouping = "quarantine" if sub_icb_code is None else "sub_icb_quarantine"
     t = allocation.totals.of(grouping, sub_icb_code)
     kept = t.facts[t.facts["code"] == QUARANTINE_KEPT]
@@ -385,6 +391,12 @@ def traced_practice_table(allocation: Allocation, sub_icb_code: str | None = Non
     (``weighted_list__<v>``) and the penny adjustment (``penny_adjustment__<v>``, whole pennies): the
     payable capitation minus ROUND(weighted list x price x (1 - out-of-hours) [+ extra lines] x 100, 0).
     The adjustment is the largest-remainder split's correction, so each row recalculates to its pennies."""
+    # a location's workbook and its statements both ask: worked out once, copies handed out
+    name = f"traced_practice_table:{sub_icb_code}"
+    return allocation.derived(name, lambda: _traced_practice_table(allocation, sub_icb_code)).copy()
+
+
+def _traced_practice_table(allocation: Allocation, sub_icb_code: str | None) -> pd.DataFrame:
     out = practice_table(allocation, sub_icb_code)
     price, ooh = (float(x) for x in as_stored(prices(allocation)))
     for v, t in traces(allocation).items():

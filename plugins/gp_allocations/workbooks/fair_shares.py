@@ -42,10 +42,13 @@ def _scope(book: Book) -> tuple[str, str | None, str, str]:
     return "sub_icb_pcn", book.sub_icb, "PCN", str(book.scope_totals["name"])
 
 
-def _totals(book: Book, table: Callable[[str, str | None], pd.DataFrame | None]) -> dict[str, object]:
+def _totals(
+    book: Book, view: str, table: Callable[[str, str | None], pd.DataFrame | None]
+) -> dict[str, object]:
     """The book's scope row of the same view (England, or the sub-ICB location): the total row."""
     grouping, code = ("england", None) if book.national else ("sub_icb", book.sub_icb)
-    frame = table(grouping, None)
+    # the England-wide table of every sub-ICB location, once per publication rather than once per book
+    frame = book.allocation.derived(f"{view}:{grouping}", lambda: table(grouping, None))
     if frame is None or frame.empty:
         return {}
     row = frame if code is None else frame[frame["code"] == code]
@@ -101,7 +104,7 @@ def fair_shares(level: str | None = None) -> Callable[[Book, Sheet], None]:
             cols=fair_share_cols(noun),
             name=f"{sheet.name.replace(' ', '_')}_table",
             freeze_cols=2,
-            totals=_totals(book, lambda g, w: SV.fair_share_table(a, g, w)),
+            totals=_totals(book, "fair_share_table", lambda g, w: SV.fair_share_table(a, g, w)),
         )
 
     return write
@@ -206,7 +209,7 @@ def recycling(book: Book, sheet: Sheet) -> None:
         cols=cols,
         name="Recycling_table",
         freeze_cols=2,
-        totals=_totals(book, lambda g, w: SV.recycling_table(a, g, w)),
+        totals=_totals(book, "recycling_table", lambda g, w: SV.recycling_table(a, g, w)),
     )
 
 
@@ -238,7 +241,7 @@ def over_75s(book: Book, sheet: Sheet) -> None:
         ],
         name="Over_75s_table",
         freeze_cols=2,
-        totals=_totals(book, lambda g, w: SV.over_75s_table(a, g, w)),
+        totals=_totals(book, "over_75s_table", lambda g, w: SV.over_75s_table(a, g, w)),
     )
 
 
