@@ -622,3 +622,24 @@ def test_england_wide_tables_are_worked_out_once_and_handed_out_as_copies():
         int(row["paid_global_sum_pence"])
         == int(whole.set_index("level").loc["not_in_run", "paid_global_sum_pence"]) + 12_345
     )
+
+
+def test_a_saved_result_loads_as_it_was_each_column_in_one_block(full_result, tmp_path):
+    """Totals.of picks rows by position once per workbook sheet: on a column left in many chunks pyarrow
+    joins them on every pick, so a loaded result keeps each column in one block, values unchanged."""
+    from gp_allocations.aggregates import Totals, read_frame
+    from gp_allocations.ledger import load_allocation, save_allocation
+
+    folder = tmp_path / "result"
+    save_allocation(full_result, folder)
+    money = full_result.totals.money
+    money.to_parquet(folder / "totals" / "money.parquet", index=False, row_group_size=50)  # many chunks
+    assert pd.read_parquet(folder / "totals" / "money.parquet")["code"].array._pa_array.num_chunks > 1
+    loaded = Totals.load(folder / "totals")
+    pd.testing.assert_frame_equal(loaded.money, money, check_exact=True)
+    for column in loaded.money.columns:
+        arrow = getattr(loaded.money[column].array, "_pa_array", None)
+        assert arrow is None or arrow.num_chunks == 1, column
+    again = load_allocation(folder)
+    pd.testing.assert_frame_equal(again.practices, full_result.practices, check_exact=True)
+    assert read_frame(folder / "totals" / "facts.parquet").shape == full_result.totals.facts.shape

@@ -35,6 +35,16 @@ MONTHS = ("capitation_payable_month_1", "capitation_payable_month_2", "capitatio
 SCHEDULE = (QUARTER, *MONTHS)
 
 
+def read_frame(path: Path) -> pd.DataFrame:
+    """A saved result frame, each column one contiguous block: the same frame as ``pd.read_parquet``,
+    but picking rows by position (``Totals.of``) no longer makes pyarrow join a column's chunks
+    each time (9 ms a pick on England's 689,000 money rows, 0.5 ms in one chunk)."""
+    import pyarrow.parquet as pq  # here, not at import: the DAG files import this module
+
+    frame: pd.DataFrame = pq.read_table(path).combine_chunks().to_pandas()
+    return frame
+
+
 @dataclass(frozen=True)
 class Grouping:
     """Organisations keyed by ``code`` (a facts column), inside ``within`` (a facts column) or not."""
@@ -121,7 +131,7 @@ class Totals:
 
     @classmethod
     def load(cls, folder: Path) -> Totals:
-        return cls(*(pd.read_parquet(folder / f"{n}.parquet") for n in ("money", "facts", "weights")))
+        return cls(*(read_frame(folder / f"{n}.parquet") for n in ("money", "facts", "weights")))
 
     def of(self, grouping: str, within: str | None = None) -> Totals:
         """The rows of one grouping (inside one organisation when ``within`` is given)."""

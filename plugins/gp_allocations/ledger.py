@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from .aggregates import Totals
+from .aggregates import Totals, read_frame
 
 T = TypeVar("T")
 LEDGER_COLUMNS = ["practice_code", "variant", "line", "pence"]
@@ -121,7 +121,7 @@ def save_allocation(allocation: Allocation, folder: Path) -> None:
 
 def load_allocation(folder: Path) -> Allocation:
     scalars = json.loads((folder / "allocation.json").read_text())
-    frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _FRAMES}
+    frames = {name: read_frame(folder / f"{name}.parquet") for name in _FRAMES}
     return Allocation(
         period=scalars["period"],
         parameter_set=scalars["parameter_set"],
@@ -131,8 +131,8 @@ def load_allocation(folder: Path) -> Allocation:
         totals=Totals.load(folder / "totals"),
         notes=scalars["notes"],
         lsoa_coverage=(
-            pd.read_parquet(folder / "lsoa_coverage.parquet") if scalars["has_lsoa_coverage"] else None
+            read_frame(folder / "lsoa_coverage.parquet") if scalars["has_lsoa_coverage"] else None
         ),
-        tables={n: pd.read_parquet(folder / f"table_{n}.parquet") for n in scalars["tables"]},
+        tables={n: read_frame(folder / f"table_{n}.parquet") for n in scalars["tables"]},
         **frames,
     )
