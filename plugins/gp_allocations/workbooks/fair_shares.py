@@ -10,6 +10,7 @@ import pandas as pd
 
 from gp_allocations import scenario_views as SV
 from gp_allocations.fair_shares import NEED_COMPONENTS
+from gp_allocations.ledger import Allocation
 from gp_allocations.variants import label
 
 from .sheets import Book, Sheet
@@ -43,12 +44,13 @@ def _scope(book: Book) -> tuple[str, str | None, str, str]:
 
 
 def _totals(
-    book: Book, view: str, table: Callable[[str, str | None], pd.DataFrame | None]
+    book: Book, view: Callable[[Allocation, str, str | None], pd.DataFrame | None]
 ) -> dict[str, object]:
     """The book's scope row of the same view (England, or the sub-ICB location): the total row."""
+    a = book.allocation
     grouping, code = ("england", None) if book.national else ("sub_icb", book.sub_icb)
     # the England-wide table of every sub-ICB location, once per publication rather than once per book
-    frame = book.allocation.derived(f"{view}:{grouping}", lambda: table(grouping, None))
+    frame = a.derived(f"{view.__name__}:{grouping}", lambda: view(a, grouping, None))
     if frame is None or frame.empty:
         return {}
     row = frame if code is None else frame[frame["code"] == code]
@@ -104,7 +106,7 @@ def fair_shares(level: str | None = None) -> Callable[[Book, Sheet], None]:
             cols=fair_share_cols(noun),
             name=f"{sheet.name.replace(' ', '_')}_table",
             freeze_cols=2,
-            totals=_totals(book, "fair_share_table", lambda g, w: SV.fair_share_table(a, g, w)),
+            totals=_totals(book, SV.fair_share_table),
         )
 
     return write
@@ -209,7 +211,7 @@ def recycling(book: Book, sheet: Sheet) -> None:
         cols=cols,
         name="Recycling_table",
         freeze_cols=2,
-        totals=_totals(book, "recycling_table", lambda g, w: SV.recycling_table(a, g, w)),
+        totals=_totals(book, SV.recycling_table),
     )
 
 
@@ -241,7 +243,7 @@ def over_75s(book: Book, sheet: Sheet) -> None:
         ],
         name="Over_75s_table",
         freeze_cols=2,
-        totals=_totals(book, "over_75s_table", lambda g, w: SV.over_75s_table(a, g, w)),
+        totals=_totals(book, SV.over_75s_table),
     )
 
 
